@@ -1,0 +1,34 @@
+# Two commands a newcomer needs: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test install lite-model bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	@if [ -f app.py ]; then $(PY) app.py; \
+	else $(VENV)/bin/mmmos predict assets/examples/*.wav; fi
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lite-model: $(STAMP)
+	$(PY) -m scripts.build_lite_model
+
+bench: $(STAMP)
+	$(VENV)/bin/mmmos bench --json
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

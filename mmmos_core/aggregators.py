@@ -1,0 +1,86 @@
+"""Aggregators: what sits between the encoder features and the four per-axis heads.
+
+- ``mlp``: the per-encoder pooled vectors (L2-normalised, concatenated) through an MLP.
+- ``blstm``: a bidirectional LSTM over the time-binned frame sequence (per-encoder
+  L2-normalised, concatenated per bin); its outputs are mean-pooled over valid bins,
+  and the pooled vector goes to the heads.
+- ``blstm_t``: the same BLSTM, but the heads score every time step and the scores are
+  averaged over valid bins ("t" for temporal scoring). This is how we read the paper's
+  BLSTM(t): the paper names the variant without defining it, and its public code has
+  no BLSTM; frame-level scoring then averaging is the UTMOS-style reading that gives
+  the variant a different inductive bias from ``blstm``, as its own row in the paper's
+  tables implies.
+
+Every aggregator returns ``[B, 4]`` (one column per axis, in `AXES` order).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .axes import AXES
+
+AGGREGATORS = ("mlp", "blstm", "blstm_t")
+
+
+class AxisHeads(nn.Module):
+    """One small head per axis, so axes do not share their last layers."""
+
+    def __init__(self, in_dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.heads = nn.ModuleDict({
+            axis: nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+            for axis in AXES
+        })
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.heads[a](x) for a in AXES], dim=-1)
+
+
+class MLPAggregator(nn.Module):
+    uses_sequence = False
+
+    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout))
+        self.heads = AxisHeads(hidden, hidden // 2, dropout)
+
+    def forward(self, pooled: torch.Tensor, sequence=None, mask=None) -> torch.Tensor:
+        return self.heads(self.trunk(pooled))
+
+
+class BLSTMAggregator(nn.Module):
+    uses_sequence = True
+
+    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1, temporal: bool = False):
+        super().__init__()
+        self.temporal = temporal
+        self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.GELU())
+        self.lstm = nn.LSTM(hidden, hidden // 2, batch_first=True, bidirectional=True)
+        self.heads = AxisHeads(hidden, hidden // 2, dropout)
+
+    def forward(self, pooled, sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = mask.sum(dim=1).clamp(min=1)
+        x = self.project(sequence)
+        # Packing keeps padded bins out of the recurrence in both directions.
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        m = mask[..., None].to(out.dtype)
+        if self.temporal:
+            scores = self.heads(out)  # [B, S, 4]
+            return (scores * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+        pooled_out = (out * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+        return self.heads(pooled_out)
+
+
+def build_aggregator(kind: str, in_dim: int, hidden: int, dropout: float) -> nn.Module:
+    if kind == "mlp":
+        return MLPAggregator(in_dim, hidden, dropout)
+    if kind == "blstm":
+        return BLSTMAggregator(in_dim, hidden, dropout, temporal=False)
+    if kind == "blstm_t":
+        return BLSTMAggregator(in_dim, hidden, dropout, temporal=True)
+    raise ValueError(f"unknown aggregator {kind!r}; choose from {', '.join(AGGREGATORS)}")

@@ -1,0 +1,241 @@
+"""`MMMOSModel`: shared frozen encoders + an ensemble of members, stored as a directory.
+
+A model directory holds ``mmmos.json`` (the manifest: encoders, window settings,
+target statistics, and per member its encoder subset, aggregator, loss, weights file
+and validation metrics), ``members/*.safetensors`` and whatever files the encoders
+save. `save_pretrained` / `from_pretrained` round-trip it exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, load_audio
+from .axes import AXES, SCALE_MAX, SCALE_MIN
+from .cache import EmbeddingCache
+from .encoders import Encoder, build_encoder
+from .errors import AudioInputError, ModelLoadError
+from .features import ClipFeatures, WindowSettings, extract_features
+from .member import FeatureBatch, Member, MemberConfig
+from .results import Prediction
+
+MANIFEST = "mmmos.json"
+FORMAT_VERSION = 1
+SHORT_CLIP_S = 1.0
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    encoders: dict[str, dict[str, Any]]  # name -> {"kind": ..., "config": {...}}
+    members: list[MemberConfig]
+    target_mean: list[float] = field(default_factory=lambda: [5.5] * len(AXES))
+    target_std: list[float] = field(default_factory=lambda: [1.0] * len(AXES))
+    windows: WindowSettings = field(default_factory=WindowSettings)
+    description: str = ""
+    note: str = ""  # shown with every prediction, e.g. that this is the offline demo model
+    licenses: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["members"] = [m.to_dict() for m in self.members]
+        d["axes"] = list(AXES)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        if d.get("format_version", 1) > FORMAT_VERSION:
+            raise ModelLoadError(f"model format {d['format_version']} is newer than this MMMOS understands")
+        if list(d.get("axes", AXES)) != list(AXES):
+            raise ModelLoadError(f"model axes {d.get('axes')} differ from {list(AXES)}")
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known["members"] = [MemberConfig.from_dict(m) for m in d["members"]]
+        known["windows"] = WindowSettings(**d.get("windows", {}))
+        return cls(**known)
+
+
+class MMMOSModel(nn.Module):
+    def __init__(self, config: ModelConfig, encoders: dict[str, Encoder], members: list[Member],
+                 cache: EmbeddingCache | None = None):
+        super().__init__()
+        if not members:
+            raise ModelLoadError(f"model {config.name!r} has no members")
+        self.config = config
+        self.encoders = nn.ModuleDict(encoders)
+        self.members = nn.ModuleList(members)
+        self.cache = cache if cache is not None else EmbeddingCache()
+        self.register_buffer("target_mean", torch.tensor(config.target_mean, dtype=torch.float32))
+        self.register_buffer("target_std", torch.tensor(config.target_std, dtype=torch.float32))
+        self.max_duration_s: float | None = DEFAULT_MAX_DURATION_S
+        self.eval()
+
+    # ---- construction -------------------------------------------------------------
+    @staticmethod
+    def encoder_shapes(encoders: dict[str, Encoder]) -> dict[str, tuple[int, int]]:
+        return {n: (e.num_layers, e.dim) for n, e in encoders.items()}
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | os.PathLike, device: str | torch.device | None = None,
+                        cache: EmbeddingCache | None = None) -> "MMMOSModel":
+        from .hub import resolve_model_dir
+
+        model_dir = resolve_model_dir(path_or_id)
+        manifest = model_dir / MANIFEST
+        try:
+            config = ModelConfig.from_dict(json.loads(manifest.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"{manifest}: not a readable MMMOS manifest ({exc})") from None
+        encoders = {name: build_encoder(spec["kind"], spec.get("config", {}), model_dir)
+                    for name, spec in config.encoders.items()}
+        shapes = cls.encoder_shapes(encoders)
+        members = []
+        for mc in config.members:
+            member = Member(mc, shapes)
+            weights = model_dir / mc.weights
+            if not weights.exists():
+                raise ModelLoadError(f"{weights}: weights of member {mc.name!r} are missing")
+            state = load_file(str(weights))
+            result = member.load_state_dict(state, strict=False)
+            if result.missing_keys or result.unexpected_keys:
+                raise ModelLoadError(f"{weights}: does not match member {mc.name!r} "
+                                     f"(missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]})")
+            members.append(member.eval())
+        model = cls(config, encoders, members, cache)
+        model.model_dir = model_dir
+        return model.to(device) if device is not None else model
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        directory = Path(directory)
+        (directory / "members").mkdir(parents=True, exist_ok=True)
+        for member in self.members:
+            rel = member.config.weights or f"members/{member.config.name}.safetensors"
+            member.config.weights = rel
+            state = {k: v.detach().cpu().contiguous() for k, v in member.state_dict().items()}
+            save_file(state, str(directory / rel))
+        for name, encoder in self.encoders.items():
+            encoder.save(directory)
+            self.config.encoders[name]["config"] = encoder.config()
+        self.config.members = [m.config for m in self.members]
+        tmp = directory / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        os.replace(tmp, directory / MANIFEST)
+        return directory
+
+    def with_members(self, indices: Iterable[int]) -> "MMMOSModel":
+        """A model over the same encoder instances with a chosen list of members (repeats allowed)."""
+        chosen = [self.members[i] for i in indices]
+        config = ModelConfig.from_dict(self.config.to_dict())
+        config.members = [m.config for m in chosen]
+        model = MMMOSModel(config, dict(self.encoders.items()), chosen, self.cache)
+        return model.to(self.device)
+
+    # ---- properties ---------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def device(self) -> torch.device:
+        return self.target_mean.device
+
+    @property
+    def member_names(self) -> list[str]:
+        return [m.config.name for m in self.members]
+
+    @property
+    def needs_sequence(self) -> bool:
+        return any(m.uses_sequence for m in self.members)
+
+    # ---- inference ----------------------------------------------------------------
+    def load(self, x: AudioLike, name: str | None = None, start_time: float | None = None,
+             end_time: float | None = None) -> Audio:
+        audio = load_audio(x, name=name, max_duration_s=self.max_duration_s,
+                           start_time=start_time, end_time=end_time)
+        if audio.duration_s < SHORT_CLIP_S and "short_padded" not in audio.flags:
+            audio.flags.append("short_padded")
+        return audio
+
+    def features(self, audio: Audio) -> ClipFeatures:
+        return extract_features(dict(self.encoders.items()), audio, self.config.windows, self.cache)
+
+    def denormalise(self, z: torch.Tensor) -> torch.Tensor:
+        return (z * self.target_std + self.target_mean).clamp(SCALE_MIN, SCALE_MAX)
+
+    @torch.inference_mode()
+    def member_scores(self, clips: list[ClipFeatures]) -> torch.Tensor:
+        """[M, clips, 4] scores on the 1-10 scale; the encoders already ran once per clip."""
+        batch = FeatureBatch.from_clips(clips, with_sequence=self.needs_sequence, device=self.device)
+        out = []
+        for member in self.members:
+            z = batch.clip_average(member(batch))
+            out.append(self.denormalise(z))
+        return torch.stack(out)
+
+    def predict(self, x: AudioLike, *, name: str | None = None, start_time: float | None = None,
+                end_time: float | None = None) -> Prediction:
+        """Score one clip. Raises `AudioInputError` for input that cannot be scored."""
+        audio = self.load(x, name, start_time, end_time)
+        return self.predict_audio([audio])[0]
+
+    def predict_audio(self, audios: list[Audio]) -> list[Prediction]:
+        clips = [self.features(a) for a in audios]
+        scores = self.member_scores(clips).cpu().numpy()  # [M, C, 4]
+        return [Prediction.from_member_scores(a.source, self.name, self.member_names, scores[:, i, :],
+                                              a.duration_s, a.flags, self.config.note)
+                for i, a in enumerate(audios)]
+
+    def predict_many(self, items: Iterable[dict[str, Any]], chunk: int = 8) -> Iterator[Prediction | AudioInputError]:
+        """items: dicts with ``path`` and optional ``start_time``/``end_time``. Yields in order;
+        an input that cannot be scored yields its `AudioInputError` instead of stopping the run."""
+        pending: list[tuple[int, Audio]] = []
+        results: dict[int, Prediction | AudioInputError] = {}
+        next_out = 0
+        for i, item in enumerate(items):
+            try:
+                audio = self.load(item["path"], item.get("name"), item.get("start_time"), item.get("end_time"))
+                pending.append((i, audio))
+            except AudioInputError as exc:
+                results[i] = exc
+            if len(pending) >= chunk:
+                results.update(zip([j for j, _ in pending], self.predict_audio([a for _, a in pending])))
+                pending = []
+            while next_out in results:
+                yield results.pop(next_out)
+                next_out += 1
+        if pending:
+            results.update(zip([j for j, _ in pending], self.predict_audio([a for _, a in pending])))
+        while next_out in results:
+            yield results.pop(next_out)
+            next_out += 1
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.config.description,
+            "note": self.config.note,
+            "licenses": self.config.licenses,
+            "encoders": {n: e.describe() for n, e in self.encoders.items()},
+            "members": [{"name": m.config.name, "encoders": m.config.encoders, "aggregator": m.config.aggregator,
+                         "loss": m.config.loss, "validation": m.config.validation} for m in self.members],
+        }
+
+
+def build_model(config: ModelConfig, encoders: dict[str, Encoder] | None = None, seed: int | None = None) -> MMMOSModel:
+    """A fresh (untrained) model from a config; used by training and tests."""
+    if encoders is None:
+        encoders = {n: build_encoder(s["kind"], s.get("config", {})) for n, s in config.encoders.items()}
+    if seed is not None:
+        torch.manual_seed(seed)
+    shapes = MMMOSModel.encoder_shapes(encoders)
+    return MMMOSModel(config, encoders, [Member(mc, shapes) for mc in config.members])
