@@ -26,17 +26,31 @@ AGGREGATORS = ("mlp", "blstm", "blstm_t")
 
 
 class AxisHeads(nn.Module):
-    """One small head per axis, so axes do not share their last layers."""
+    """One small two-layer head per axis, so axes do not share their last layers.
+
+    The four heads are stored stacked and run as one batched product: same maths as
+    four separate MLPs, but one kernel call instead of four, which keeps a member cheap
+    next to the shared encoder pass.
+    """
 
     def __init__(self, in_dim: int, hidden: int, dropout: float):
         super().__init__()
-        self.heads = nn.ModuleDict({
-            axis: nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
-            for axis in AXES
-        })
+        n = len(AXES)
+        self.w1 = nn.Parameter(torch.empty(n, in_dim, hidden))
+        self.b1 = nn.Parameter(torch.zeros(n, hidden))
+        self.w2 = nn.Parameter(torch.empty(n, hidden))
+        self.b2 = nn.Parameter(torch.zeros(n))
+        self.dropout = nn.Dropout(dropout)
+        for i in range(n):  # the same initialisation nn.Linear would give each head
+            nn.init.kaiming_uniform_(self.w1.data[i].T, a=5 ** 0.5)
+            nn.init.uniform_(self.b1.data[i], -in_dim ** -0.5, in_dim ** -0.5)
+            nn.init.uniform_(self.w2.data[i], -hidden ** -0.5, hidden ** -0.5)
+            nn.init.uniform_(self.b2.data[i:i + 1], -hidden ** -0.5, hidden ** -0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.heads[a](x) for a in AXES], dim=-1)
+        """[..., in_dim] -> [..., 4]"""
+        h = torch.nn.functional.gelu(torch.einsum("...i,aih->...ah", x, self.w1) + self.b1)
+        return (self.dropout(h) * self.w2).sum(dim=-1) + self.b2
 
 
 class MLPAggregator(nn.Module):
@@ -64,10 +78,16 @@ class BLSTMAggregator(nn.Module):
     def forward(self, pooled, sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         lengths = mask.sum(dim=1).clamp(min=1)
         x = self.project(sequence)
-        # Packing keeps padded bins out of the recurrence in both directions.
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        if bool((lengths == lengths[0]).all()):
+            # Equal lengths: cutting the padding off is exact and much cheaper than packing.
+            valid = int(lengths[0])
+            out, _ = self.lstm(x[:, :valid])
+            out = torch.nn.functional.pad(out, (0, 0, 0, x.shape[1] - valid))
+        else:
+            # Packing keeps padded bins out of the recurrence in both directions.
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         m = mask[..., None].to(out.dtype)
         if self.temporal:
             scores = self.heads(out)  # [B, S, 4]

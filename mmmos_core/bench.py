@@ -1,0 +1,130 @@
+"""`mmmos bench`: speed and memory of a model, measured the same way every time.
+
+A benchmark, not a test: it prints numbers and asserts nothing. The probe is a fixed
+synthetic 10 s stereo-free clip at 44.1 kHz (tones, a noise floor and clicks), so the
+full front door (decode-free input, resampling, windowing) is in the measured path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .cache import EmbeddingCache
+
+PROBE_SR = 44100
+PROBE_S = 10.0
+
+
+def probe_clip(seconds: float = PROBE_S, sr: int = PROBE_SR, seed: int = 0) -> tuple[int, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(0.1 * np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6, 440.0))
+    x = x + 0.01 * rng.standard_normal(len(t))
+    x[:: sr // 4] += 0.5  # clicks every 250 ms: onsets for rhythm-sensitive encoders
+    return sr, (x / np.abs(x).max() * 0.8).astype(np.float32)
+
+
+def _median_time(fn: Callable[[], Any], runs: int) -> float:
+    fn()  # warm-up: first calls pay one-off allocation and kernel selection
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def cold_start(spec: str) -> float:
+    """Seconds for a fresh interpreter to import mmmos_core and load the model."""
+    code = ("import time; t=time.perf_counter(); from mmmos_core import load_model; "
+            f"load_model({spec!r}); print(time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "cold start failed")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def encoder_times(model, runs: int) -> dict[str, float]:
+    """Each encoder's bare forward on one 10 s window at its own sample rate."""
+    sr, x = probe_clip()
+    times = {}
+    for name, encoder in model.encoders.items():
+        from .audio import resample
+
+        wav = torch.from_numpy(resample(x, sr, encoder.sample_rate))[None].to(model.device)
+        lengths = torch.tensor([wav.shape[1]], device=model.device)
+
+        def run(encoder=encoder, wav=wav, lengths=lengths):
+            with torch.inference_mode():
+                encoder.encode(wav, lengths)
+            if model.device.type == "cuda":
+                torch.cuda.synchronize()
+        times[name] = round(_median_time(run, runs), 5)
+    return times
+
+
+def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_start: bool = True) -> dict[str, Any]:
+    from . import load_model
+
+    model = load_model(spec, device=device)
+    model.cache = EmbeddingCache(max_items=0)  # every run pays the encoders, as a new clip would
+    clip = probe_clip()
+
+    def predict(m=model):
+        m.predict(clip)
+        if m.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    latency = _median_time(predict, runs)
+    one = model.with_members([0])
+    eight = model.with_members([i % len(model.members) for i in range(8)])
+    one.cache = eight.cache = EmbeddingCache(max_items=0)
+    t1, t8 = [], []
+    predict(one), predict(eight)
+    for _ in range(runs):  # interleaved, so drift in machine load hits both alike
+        t = time.perf_counter(); predict(one); t1.append(time.perf_counter() - t)
+        t = time.perf_counter(); predict(eight); t8.append(time.perf_counter() - t)
+    enc = encoder_times(model, runs)
+    result: dict[str, Any] = {
+        "model": model.name,
+        "members": len(model.members),
+        "latency_s": round(latency, 5),
+        "ensemble_ratio_8v1": round(statistics.median(t8) / statistics.median(t1), 4),
+        "latency_1_member_s": round(statistics.median(t1), 5),
+        "latency_8_members_s": round(statistics.median(t8), 5),
+        "encoders_s": enc,
+        "pipeline_over_encoders": round(latency / max(sum(enc.values()), 1e-9), 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "device": str(model.device),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "runs": runs,
+        "clip_s": PROBE_S,
+    }
+    if model.device.type == "cuda":
+        result["gpu"] = torch.cuda.get_device_name(model.device)
+        result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(model.device) / 2 ** 20, 1)
+    if with_cold_start:
+        result["cold_start_s"] = round(cold_start(spec), 3)
+    return result
+
+
+def main_json(spec: str, runs: int, device: str | None, engine: str) -> str:
+    result = run_bench(spec, runs, device)
+    if engine == "ray":
+        from .batch_ray import ray_bench
+
+        result.update(ray_bench(model_spec=spec))
+    return json.dumps(result)

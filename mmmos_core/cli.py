@@ -1,0 +1,303 @@
+"""`mmmos`: predict, train, evaluate, bench. A thin shell over the library."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+from .axes import AXES
+from .errors import AudioInputError, MMMOSError
+
+PROGRESS_MIN_ITEMS = 4
+
+
+# ---- predict ---------------------------------------------------------------------
+def _input_items(args) -> list[dict[str, Any]]:
+    items = [{"path": p} for p in args.paths]
+    if args.input:
+        from .batch_io import read_input_list
+
+        items += read_input_list(args.input)
+    if not items:
+        raise MMMOSError("nothing to score: give audio paths or --input LIST")
+    return items
+
+
+def flat_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A JSONL record as one CSV row: members and spread become columns."""
+    row = {k: v for k, v in record.items() if k not in ("members", "spread", "flags")}
+    if "flags" in record:
+        row["flags"] = ";".join(record["flags"])
+    for axis, s in record.get("spread", {}).items():
+        for stat, v in s.items():
+            row[f"{axis}_{stat}"] = v
+    for m in record.get("members", []):
+        for axis in AXES:
+            row[f"{m['name']}:{axis}"] = m[axis]
+    return row
+
+
+def write_records(records: list[dict[str, Any]], output: str | None) -> None:
+    if output and output.lower().endswith(".csv"):
+        rows = [flat_record(r) for r in records]
+        fields: list[str] = []
+        for r in rows:
+            fields += [k for k in r if k not in fields]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buf.getvalue()
+    else:
+        text = "".join(json.dumps(r) + "\n" for r in records)
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        return
+    tmp = Path(output + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, output)
+
+
+def _progress(items: list, enabled: bool) -> Iterable:
+    if not enabled or len(items) < PROGRESS_MIN_ITEMS:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc="scoring", unit="clip", file=sys.stderr)
+
+
+def cmd_predict(args) -> int:
+    from . import load_model
+    from .results import error_record
+
+    items = _input_items(args)
+    if args.engine == "ray":
+        if not args.output:
+            raise MMMOSError("--engine ray needs --output FILE (results are written in resumable parts)")
+        from .batch_ray import run_ray_predict
+
+        summary = run_ray_predict(items, args.output, args.model, args.address, args.num_workers,
+                                  args.batch_size, args.gpus_per_worker, progress=not args.quiet)
+        return 1 if summary.failed else 0
+    model = load_model(args.model, device=args.device)
+    model.max_duration_s = args.max_duration
+    records, failed = [], 0
+    bar = _progress(items, not args.quiet)
+    results = model.predict_many(iter(bar), chunk=args.batch_size)
+    for item, result in zip(items, results):
+        if isinstance(result, AudioInputError):
+            failed += 1
+            print(f"mmmos: {result}", file=sys.stderr)
+            records.append(error_record(item["path"], str(result)))
+        else:
+            record = result.to_record()
+            for key in ("start_time", "end_time"):
+                if item.get(key) is not None:
+                    record[key] = item[key]
+            records.append(record)
+    write_records(records, args.output)
+    if failed:
+        print(f"mmmos: {failed} of {len(items)} inputs failed (see their error records)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---- train -----------------------------------------------------------------------
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _items_from_manifest(path: str, root: str | None, system_regex: str | None, system_column: str | None):
+    from .manifests import read_labels
+    from .training import TrainItem
+
+    labels = read_labels(path, root, system_column=system_column, system_regex=system_regex)
+    for note in labels.notes:
+        print(f"mmmos: note: {note}", file=sys.stderr)
+    missing = [r.id for r in labels.rows if not r.path]
+    if missing:
+        raise MMMOSError(f"{path}: {len(missing)} rows have no audio path (first: {missing[0]})")
+    return [TrainItem(r.id, r.path, r.labels, r.system) for r in labels.rows]
+
+
+def cmd_train(args) -> int:
+    from .encoders import build_encoder
+    from .training import SweepSettings, train_ensemble
+
+    kinds = _split(args.encoders)
+    configs = json.loads(Path(args.encoder_config).read_text()) if args.encoder_config else {}
+    encoders = {k: build_encoder(k, configs.get(k, {})) for k in kinds}
+    subsets = [s.split("+") for s in _split(args.subsets)] if args.subsets else [kinds]
+    settings = SweepSettings(subsets=subsets, aggregators=_split(args.aggregators), losses=_split(args.losses),
+                             top_k=args.top_k, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                             hidden=args.hidden, seed=args.seed, cache_dir=args.cache_dir,
+                             select_metric=args.select_metric, device=args.device or "cpu")
+    regex, column = args.system_regex, args.system_column
+    train = _items_from_manifest(args.train, args.root, regex, column)
+    natural = _items_from_manifest(args.natural, args.natural_root or args.root, regex, column)
+    proxy = _items_from_manifest(args.proxy, args.proxy_root or args.root, regex, column)
+    model, report = train_ensemble(encoders, train, natural, proxy, settings, name=args.name,
+                                   description=args.description or "")
+    out = model.save_pretrained(args.output)
+    (out / "sweep_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if report.skipped_items:
+        print(f"mmmos: {len(report.skipped_items)} clips could not be read and were skipped "
+              f"(listed in {out / 'sweep_report.json'})", file=sys.stderr)
+    print(f"mmmos: wrote {out} with {len(model.members)} members: {', '.join(report.selected)}", file=sys.stderr)
+    return 0
+
+
+# ---- evaluate --------------------------------------------------------------------
+def cmd_evaluate(args) -> int:
+    from .manifests import join, read_labels, read_predictions
+    from .metrics import METRICS, metric_table
+
+    regex = args.system_regex
+    labels = read_labels(args.labels, system_column=args.system_column, system_regex=regex)
+    preds = read_predictions(args.predictions)
+    joined = join(preds, labels.rows)
+    if not joined.ids:
+        raise MMMOSError(f"no prediction in {args.predictions} matches an id in {args.labels}")
+    systems = joined.systems if (args.system_column or regex) else None
+    if systems is not None and any(s is None for s in systems):
+        bad = next(i for i, s in zip(joined.ids, systems) if s is None)
+        raise MMMOSError(f"no system id for {bad!r} (check --system-regex / --system-column)")
+    table = {a: metric_table(joined.pred[a], joined.gold[a], systems, n_boot=args.n_boot, seed=args.seed)
+             for a in AXES}
+    for note in labels.notes:
+        print(f"mmmos: note: {note}", file=sys.stderr)
+    if joined.unmatched_predictions:
+        print(f"mmmos: {len(joined.unmatched_predictions)} predictions match no label "
+              f"(first: {joined.unmatched_predictions[0]})", file=sys.stderr)
+    if joined.unmatched_labels:
+        print(f"mmmos: {len(joined.unmatched_labels)} labels have no prediction "
+              f"(first: {joined.unmatched_labels[0]})", file=sys.stderr)
+    if args.json:
+        print(json.dumps(table))
+        return 0
+    print(f"{len(joined.ids)} matched items" + (f", {len(set(systems))} systems" if systems else ""))
+    for level in ("utterance", "system"):
+        if level not in table[AXES[0]]:
+            continue
+        print(f"\n{level} level" + ("" if args.n_boot else " (no confidence intervals)"))
+        print(f"{'axis':<5}" + "".join(f"{m:>26}" for m in METRICS))
+        for a in AXES:
+            cells = []
+            for m in METRICS:
+                cell = table[a][level][m]
+                ci = cell["ci"]
+                cells.append(f"{cell['value']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
+            print(f"{a:<5}" + "".join(f"{c:>26}" for c in cells))
+    return 0
+
+
+# ---- bench -----------------------------------------------------------------------
+def cmd_bench(args) -> int:
+    from .bench import main_json, run_bench
+
+    if args.json:
+        print(main_json(args.model, args.runs, args.device, args.engine))
+    else:
+        for k, v in run_bench(args.model, args.runs, args.device).items():
+            print(f"{k:>24}: {v}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from . import load_model
+
+    print(json.dumps(load_model(args.model).info(), indent=2))
+    return 0
+
+
+# ---- parser ----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmmos", description="Predict PQ, PC, CE and CU (1-10) for any audio.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pr = sub.add_parser("predict", help="score audio files")
+    pr.add_argument("paths", nargs="*", help="audio files (wav, flac, ogg, mp3)")
+    pr.add_argument("--input", help="list of inputs: JSONL with {'path', 'start_time'?, 'end_time'?} per line")
+    pr.add_argument("--output", help="JSONL (default, stdout) or .csv")
+    pr.add_argument("--model", default="lite", help="'lite', 'trienc-random', a model directory or a hub id")
+    pr.add_argument("--device", default=None, help="torch device, e.g. cuda")
+    pr.add_argument("--max-duration", type=float, default=600.0, help="seconds; longer inputs are rejected")
+    pr.add_argument("--batch-size", type=int, default=8, help="clips per member pass (ray: per worker batch)")
+    pr.add_argument("--engine", choices=["local", "ray"], default="local")
+    pr.add_argument("--address", default=None, help="ray: join this cluster instead of starting one")
+    pr.add_argument("--num-workers", type=int, default=2, help="ray: model replicas (actors)")
+    pr.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per actor")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_predict)
+
+    tr = sub.add_parser("train", help="train a sweep of members, select on two validation sets, export")
+    tr.add_argument("--train", required=True, help="training manifest (CSV or JSONL)")
+    tr.add_argument("--natural", required=True, help="natural validation manifest")
+    tr.add_argument("--proxy", required=True, help="synthetic-proxy validation manifest (e.g. AES-PAM)")
+    tr.add_argument("--root", help="folder the manifests' audio paths are relative to (replaces /your_path/)")
+    tr.add_argument("--natural-root", help="root for the natural set, if different")
+    tr.add_argument("--proxy-root", help="root for the proxy set, if different")
+    tr.add_argument("--encoders", default="logmel", help="comma list of encoder kinds (wavlm,muq,m2d,acoustic,logmel)")
+    tr.add_argument("--encoder-config", help="JSON file {kind: config} for the encoders (e.g. checkpoint paths)")
+    tr.add_argument("--subsets", help="comma list of '+'-joined encoder subsets (default: all together)")
+    tr.add_argument("--aggregators", default="mlp,blstm,blstm_t")
+    tr.add_argument("--losses", default="utmos,contrastive,dcq,ccc")
+    tr.add_argument("--top-k", type=int, default=8)
+    tr.add_argument("--epochs", type=int, default=30)
+    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--batch-size", type=int, default=32)
+    tr.add_argument("--hidden", type=int, default=256)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--select-metric", default="SRCC", choices=["SRCC", "LCC", "KTAU", "MSE"])
+    tr.add_argument("--system-regex", help="regex over ids whose first group is the system id")
+    tr.add_argument("--system-column", help="manifest column holding the system id")
+    tr.add_argument("--cache-dir", help="folder for cached embeddings (reused across runs)")
+    tr.add_argument("--device", default=None)
+    tr.add_argument("--name", default="mmmos-custom")
+    tr.add_argument("--description", default="")
+    tr.add_argument("--output", required=True, help="model directory to write")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="metrics of predictions against labels")
+    ev.add_argument("predictions")
+    ev.add_argument("labels")
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--system-column")
+    ev.add_argument("--system-regex")
+    ev.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.set_defaults(func=cmd_evaluate)
+
+    be = sub.add_parser("bench", help="latency, cold start, memory, ensemble cost")
+    be.add_argument("--json", action="store_true")
+    be.add_argument("--model", default="lite")
+    be.add_argument("--runs", type=int, default=5)
+    be.add_argument("--device", default=None)
+    be.add_argument("--engine", choices=["local", "ray"], default="local")
+    be.set_defaults(func=cmd_bench)
+
+    inf = sub.add_parser("info", help="describe a model")
+    inf.add_argument("--model", default="lite")
+    inf.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MMMOSError as exc:
+        print(f"mmmos: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mmmos: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
