@@ -1,0 +1,266 @@
+"""The Ray engine of `mmmos predict --engine ray`: corpus-scale scoring on Ray Data.
+
+Each worker is a Ray actor (``map_batches`` over a callable class with a fixed-size
+`ActorPoolStrategy`) that loads the model once and scores its batches with
+`MMMOSModel.predict_many`, so the encoders run once per clip and are shared by the
+ensemble members exactly as in a local run; the scores are the local scores. The driver
+keeps the output: it writes the records that stream back as resumable parts and merges
+them at the end (`batch_io`), so a preempted job loses only the batches in flight.
+
+Ray is an optional extra (``pip install -r requirements-ray.txt``); the core never needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .batch_io import BatchSummary, model_name_of, run_batch, score_items
+from .errors import MMMOSError
+
+RAY_HINT = "the Ray engine needs the optional extra: pip install -r requirements-ray.txt (or mmmos[ray])"
+PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+# Fewer, larger blocks for a long corpus: a block is the unit the driver gets back, and
+# Ray Data's per-block bookkeeping is not free.
+MAX_BLOCKS = 2000
+
+
+def _import_ray():
+    # Ray must not phone home; set before `import ray` reads it.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise MMMOSError(RAY_HINT) from None
+    return ray
+
+
+def _quiet_ray_data(ray) -> None:
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # ours reports clips/s and ETA
+    ctx.enable_operator_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.enable_auto_log_stats = False
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # It would only say that we turned its bars off.
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+
+
+def start_local_ray(num_cpus: int, num_gpus: int | None = None):
+    """A private Ray instance on this machine only: loopback, no dashboard, no usage stats,
+    quiet. ``address="local"`` so that an unrelated cluster found on the machine is not joined."""
+    ray = _import_ray()
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        object_store_memory=512 * 1024 * 1024,
+        # ERROR: a fresh instance would otherwise warn on every run that it enabled token
+        # auth (which is what a private instance should do).
+        logging_level=logging.ERROR,
+        log_to_driver=True,
+        # Workers find mmmos_core even when it runs from a checkout rather than an install.
+        runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0",
+                                  "PYTHONPATH": os.pathsep.join(
+                                      p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)}},
+    )
+    _quiet_ray_data(ray)
+    return ray
+
+
+class RayScorer:
+    """One Ray actor: the model loaded once, then batches of items -> JSON records."""
+
+    def __init__(self, model_spec: str, threads: int, base_dir: str, device: str | None):
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        from . import load_model
+
+        self.model = load_model(model_spec, device=device)
+        self.base_dir = base_dir
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        items = [json.loads(s) for s in batch["item"]]
+        records = score_items(self.model, items, self.base_dir, chunk=max(1, len(items)))
+        n = len(records)
+        return {"record": np.array([json.dumps(r, ensure_ascii=False) for r in records], dtype=object),
+                # who scored it and when it was done: the bench's steady-state window
+                "worker": np.full(n, os.getpid(), dtype=np.int64),
+                "done_at": np.full(n, time.time(), dtype=np.float64)}
+
+
+def _resolve_spec(model_spec: str | None) -> str:
+    """A model directory as an absolute path (workers do not share the driver's working
+    directory); named models the workers resolve themselves. Fails here, before Ray starts."""
+    from .hub import DEFAULT_MODEL, resolve_model_dir
+
+    spec = model_spec or DEFAULT_MODEL
+    if spec == "trienc-random":
+        return spec
+    return str(resolve_model_dir(spec).resolve())
+
+
+def _ray_batches(ray, todo: list[dict[str, Any]], model_spec: str, num_workers: int, batch_size: int,
+                 cpus_per_worker: float, gpus_per_worker: float,
+                 timings: list[tuple[int, float, int]] | None) -> Iterator[list[dict[str, Any]]]:
+    blocks = max(1, min(MAX_BLOCKS, math.ceil(len(todo) / batch_size)))
+    ds = ray.data.from_items([{"item": json.dumps(it)} for it in todo], override_num_blocks=blocks)
+    ds = ds.map_batches(
+        RayScorer,
+        fn_constructor_kwargs={"model_spec": model_spec, "threads": max(1, int(cpus_per_worker)),
+                               "base_dir": os.getcwd(), "device": "cuda" if gpus_per_worker > 0 else None},
+        batch_size=batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=num_workers),
+        num_cpus=cpus_per_worker,
+        num_gpus=gpus_per_worker or None,
+    )
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
+        if timings is not None:
+            for worker, done_at in zip(batch["worker"], batch["done_at"]):
+                timings.append((int(worker), float(done_at), 1))
+        yield [json.loads(s) for s in batch["record"]]
+
+
+def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_worker, progress,
+         cpus_per_worker=1.0, resume=True, timings=None) -> BatchSummary:
+    ray = _import_ray()
+    if batch_size < 1:
+        raise MMMOSError(f"--batch-size must be at least 1, got {batch_size}")
+    if cpus_per_worker <= 0 or gpus_per_worker < 0:
+        raise MMMOSError("a worker needs a positive CPU share and a non-negative GPU share")
+    spec = _resolve_spec(model_spec)
+
+    def scorer(todo: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        started_here = False
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True,
+                         runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
+                _quiet_ray_data(ray)
+            else:
+                workers = num_workers if num_workers > 0 else (os.cpu_count() or 1)
+                start_local_ray(max(1, math.ceil(workers * cpus_per_worker)))
+            started_here = True
+        else:
+            _quiet_ray_data(ray)
+        try:
+            workers = num_workers
+            if workers <= 0:  # one per CPU share the cluster has
+                workers = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_worker))
+            workers = min(workers, len(todo))
+            if progress:
+                where = f"cluster {address}" if address else "a local Ray instance"
+                print(f"mmmos: scoring {len(todo)} inputs with {workers} Ray workers on {where}",
+                      file=sys.stderr)
+            yield from _ray_batches(ray, todo, spec, workers, batch_size, cpus_per_worker,
+                                    gpus_per_worker, timings)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    summary = run_batch(items, output, scorer, model_name=model_name_of(spec), progress=progress, resume=resume)
+    if progress:
+        print(summary.line(), file=sys.stderr)
+    return summary
+
+
+def run_ray_predict(items: list[dict[str, Any]], output: str, model_spec: str, address: str | None,
+                    num_workers: int, batch_size: int, gpus_per_worker: float, progress: bool = True,
+                    *, cpus_per_worker: float = 1.0, resume: bool = True) -> BatchSummary:
+    """Score ``items`` into ``output`` (JSONL, or CSV by extension) on Ray, resuming a previous
+    run into the same output. Without ``address`` a private local Ray instance is started
+    (and stopped) for the run; with one, the cluster is joined (``auto`` finds a local
+    ``ray start``). ``num_workers`` <= 0 means one worker per ``cpus_per_worker`` CPUs.
+    An already initialised Ray (a test, a notebook) is used as it is and left running."""
+    return _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_worker, progress,
+                cpus_per_worker=cpus_per_worker, resume=resume)
+
+
+# ---- bench ---------------------------------------------------------------------------------
+
+def _bench_clips(folder: Path, n_clips: int, clip_s: float) -> list[dict[str, Any]]:
+    """Short clips cut from the shared audio (varied content and sample rates), or
+    synthetic tones and noise where the shared folder is absent."""
+    import soundfile as sf
+
+    from .hub import REPO_ROOT
+
+    shared = Path(os.environ.get("MMMOS_SHARED_AUDIO", REPO_ROOT.parent / "shared" / "audio"))
+    sources = []
+    for path in sorted(shared.glob("*.wav")) if shared.is_dir() else []:
+        try:
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        except (RuntimeError, OSError):
+            continue
+        if len(data) >= int(clip_s * sr):
+            sources.append((data.mean(axis=1), sr))
+    rng = np.random.default_rng(0)
+    if not sources:
+        t = np.arange(int(8 * 16000)) / 16000
+        sources = [(0.3 * np.sin(2 * np.pi * f * t).astype(np.float32)
+                    + 0.05 * rng.standard_normal(t.size).astype(np.float32), 16000) for f in (110, 440, 1500)]
+    items = []
+    for i in range(n_clips):
+        samples, sr = sources[i % len(sources)]
+        n = int(clip_s * sr)
+        start = int(rng.integers(0, len(samples) - n + 1))
+        path = folder / f"clip{i:05d}.wav"
+        sf.write(str(path), samples[start:start + n], sr)
+        items.append({"path": str(path)})
+    return items
+
+
+def steady_clips_per_s(timings: list[tuple[int, float, int]]) -> float:
+    """Throughput once every worker is up: from the moment the slowest-starting worker
+    finished its first batch to the last batch, counting only batches done after it."""
+    if not timings:
+        return 0.0
+    first: dict[int, float] = {}
+    for worker, t, _ in timings:
+        first[worker] = min(first.get(worker, t), t)
+    t0 = max(first.values())
+    after = [(t, n) for _, t, n in timings if t > t0]
+    if not after:
+        return 0.0
+    t1 = max(t for t, _ in after)
+    return sum(n for _, n in after) / (t1 - t0) if t1 > t0 else 0.0
+
+
+def ray_bench(model_spec: str = "lite", n_clips: int = 300, clip_s: float = 2.0,
+              batch_size: int = 4) -> dict[str, float]:
+    """Steady-state clips/s with 1 and 2 workers (1 CPU and 1 torch thread each) on one
+    local Ray instance with 2 CPUs; actor start-up and model loading are excluded."""
+    import tempfile
+
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        start_local_ray(2)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mmmos-ray-bench-") as tmp:
+            items = _bench_clips(Path(tmp), n_clips, clip_s)
+            rates = {}
+            for workers in (1, 2):
+                timings: list[tuple[int, float, int]] = []
+                _run(items, str(Path(tmp) / f"out{workers}.jsonl"), model_spec, None, workers, batch_size, 0.0,
+                     progress=False, resume=False, timings=timings)
+                rates[workers] = steady_clips_per_s(timings)
+    finally:
+        if started_here:
+            ray.shutdown()
+    return {"ray_clips_per_s_1w": round(rates[1], 2), "ray_clips_per_s_2w": round(rates[2], 2),
+            "ray_speedup_2v1": round(rates[2] / rates[1], 3) if rates[1] > 0 else 0.0}

@@ -1,0 +1,142 @@
+"""The Ray engine: same records as a local run, bad inputs as error records, resumable.
+
+One local Ray instance (2 CPUs) serves the whole module; Ray is an optional extra, so
+without it these tests skip and only the "clear error without Ray" test runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mmmos_core.axes import AXES
+from mmmos_core.batch_io import ResumableWriter, result_record, score_items
+from mmmos_core.errors import MMMOSError
+
+HAVE_RAY = importlib.util.find_spec("ray") is not None
+# Ray Data copies its own context and trips over its own deprecated fields; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="ray is an optional extra: pip install -r requirements-ray.txt")
+# Batch composition changes float32 sums by an ulp, and records are rounded to 6 decimals.
+TOL = 1e-6 + 1e-9
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    from mmmos_core.batch_ray import start_local_ray
+
+    ray = start_local_ray(2)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, clips):
+    """The shared clips plus the bad inputs a real corpus has, one of them given relative."""
+    bad = tmp_path_factory.mktemp("bad")
+    (bad / "empty.wav").write_bytes(b"")
+    (bad / "junk.wav").write_bytes(b"\x00\x01 definitely not audio " * 40)
+    x = np.zeros(16000, dtype=np.float32)
+    x[1234] = np.nan
+    sf.write(str(bad / "nan.wav"), x, 16000, subtype="FLOAT")
+    items = [{"path": str(c)} for c in clips]
+    items += [{"path": str(bad / n)} for n in ("empty.wav", "junk.wav", "nan.wav", "missing.wav")]
+    items.append({"path": str(clips[1]), "start_time": 1.0, "end_time": 2.5})
+    return items
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def _assert_same(got: dict, want: dict) -> None:
+    assert got["path"] == want["path"]
+    if "error" in want:
+        assert got == want
+        return
+    for axis in AXES:
+        assert abs(got[axis] - want[axis]) <= TOL, (got["path"], axis)
+    for gm, wm in zip(got["members"], want["members"]):
+        assert gm["name"] == wm["name"]
+        assert all(abs(gm[a] - wm[a]) <= TOL for a in AXES)
+    assert got["flags"] == want["flags"] and got["duration_s"] == want["duration_s"]
+
+
+def test_without_ray_the_engine_says_how_to_get_it(monkeypatch, tmp_path):
+    from mmmos_core import batch_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(MMMOSError, match="requirements-ray.txt"):
+        batch_ray.run_ray_predict([{"path": "a.wav"}], str(tmp_path / "o.jsonl"), "lite", None, 1, 4, 0.0)
+
+
+@needs_ray
+def test_ray_scores_equal_local_predict(ray_local, corpus, logmel_model_dir, tmp_path, monkeypatch):
+    from mmmos_core import load_model
+    from mmmos_core.batch_ray import run_ray_predict
+
+    # a relative path is read relative to the driver's working directory, as locally
+    monkeypatch.chdir(Path(corpus[0]["path"]).parent)
+    items = [{"path": Path(corpus[0]["path"]).name}] + corpus[1:]
+    out = tmp_path / "scores.jsonl"
+    summary = run_ray_predict(items, str(out), str(logmel_model_dir), None, 2, 4, 0.0, progress=False)
+
+    model = load_model(str(logmel_model_dir))
+    local = [result_record(it, r) for it, r in zip(items, model.predict_many(items))]
+    records = _lines(out)
+    assert len(records) == len(items)
+    for got, want in zip(records, local):
+        _assert_same(got, want)
+    errors = {Path(r["path"]).name: r["error"] for r in records if "error" in r}
+    assert set(errors) == {"empty.wav", "junk.wav", "nan.wav", "missing.wav"}
+    assert all(name in message for name, message in errors.items())  # each names its file
+    assert records[-1]["start_time"] == 1.0 and records[-1]["duration_s"] == pytest.approx(1.5)
+    assert (summary.scored, summary.failed, summary.skipped) == (len(items) - 4, 4, 0)
+
+
+@needs_ray
+def test_ray_run_resumes_an_interrupted_one(ray_local, corpus, logmel_model_dir, tmp_path):
+    from mmmos_core import load_model
+    from mmmos_core.batch_ray import run_ray_predict
+
+    out = tmp_path / "scores.jsonl"
+    model = load_model(str(logmel_model_dir))
+    # What a preempted run leaves: some parts on disk, no final file.
+    done_before = corpus[:5]
+    writer = ResumableWriter(out)
+    writer.write_part([dict(r, resumed_from="earlier run") for r in score_items(model, done_before[:3])])
+    writer.write_part([dict(r, resumed_from="earlier run") for r in score_items(model, done_before[3:])])
+    writer.close()
+
+    summary = run_ray_predict(corpus, str(out), str(logmel_model_dir), None, 2, 4, 0.0, progress=False)
+    assert summary.skipped == 5 and summary.scored + summary.failed == len(corpus) - 5
+    records = _lines(out)
+    assert [(r["path"], r.get("start_time")) for r in records] == [(it["path"], it.get("start_time"))
+                                                                   for it in corpus]
+    assert [r.get("resumed_from") for r in records[:5]] == ["earlier run"] * 5  # kept, not rescored
+    assert not any("resumed_from" in r for r in records[5:])
+    local = [result_record(it, r) for it, r in zip(corpus, model.predict_many(corpus))]
+    for got, want in zip(records, local):
+        _assert_same(got, want)
+    assert not Path(str(out) + ".parts").exists()
+
+
+@needs_ray
+def test_cli_ray_engine_exits_nonzero_when_inputs_fail(ray_local, corpus, logmel_model_dir, tmp_path):
+    from mmmos_core.cli import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(it) + "\n" for it in corpus[:2] + [corpus[-2]]))
+    out = tmp_path / "scores.csv"
+    code = main(["predict", "--input", str(src), "--output", str(out), "--model", str(logmel_model_dir),
+                 "--engine", "ray", "--num-workers", "1", "--quiet"])
+    assert code != 0
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("path,") and len(rows) == 4
+    assert "missing.wav" in rows[3] and "file not found" in rows[3]
