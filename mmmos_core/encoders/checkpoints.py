@@ -1,0 +1,140 @@
+"""Where pretrained encoder weights come from, and how a model directory refers to them.
+
+Lookup order for every encoder: the explicit ``path`` in its config (relative paths are
+relative to the model directory), then ``$MMMOS_HOME/encoders/<name>``, then the Hugging
+Face cache, then the hub itself unless ``HF_HUB_OFFLINE`` is set. When all of them fail,
+the `ModelLoadError` names the checkpoint and the one command that fetches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ModelLoadError
+from ..hub import mmmos_home
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """One published checkpoint: what it is called, where it is published, how to get it."""
+
+    label: str  # what a user reads in an error, e.g. "WavLM Base+"
+    local_name: str  # folder under $MMMOS_HOME/encoders
+    hub_repo: str | None = None
+    hub_files: tuple[str, ...] = ()  # what to fetch from the hub (allow patterns)
+    fetch_command: str = ""  # for sources that are not on the hub; "{dest}" is the target folder
+    license: str = ""
+    required: tuple[str, ...] = field(default_factory=tuple)  # file names a usable folder holds
+
+    def home_dir(self) -> Path:
+        return mmmos_home() / "encoders" / self.local_name
+
+    def fetch_hint(self) -> str:
+        dest = self.home_dir()
+        if self.hub_repo:
+            return f"hf download {self.hub_repo} --local-dir {dest}"
+        return self.fetch_command.format(dest=dest, parent=dest.parent)
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_path(path: str | os.PathLike, model_dir: Path | None) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute() and model_dir is not None:
+        p = Path(model_dir) / p
+    return p
+
+
+def find_weights(source: WeightsSource, explicit: str | None, model_dir: Path | None,
+                 missing_in: Callable[[Path], list[str]]) -> Path:
+    """The folder (or file) holding ``source``'s weights.
+
+    ``missing_in(path)`` lists what a candidate lacks (empty when it is usable), so a
+    half-copied folder is reported as such instead of failing later inside a loader.
+    """
+    if explicit:
+        path = resolve_path(explicit, model_dir)
+        if not path.exists():
+            raise ModelLoadError(f"{path}: {source.label} weights not found (the encoder config's 'path' "
+                                 f"points here). Where a network exists: `{source.fetch_hint()}`")
+        lacking = missing_in(path)
+        if lacking:
+            raise ModelLoadError(f"{path}: not a complete {source.label} checkpoint, missing {', '.join(lacking)}")
+        return path
+
+    looked = []
+    home = source.home_dir()
+    if home.exists():
+        lacking = missing_in(home)
+        if not lacking:
+            return home
+        looked.append(f"{home} (incomplete: missing {', '.join(lacking)})")
+    else:
+        looked.append(str(home))
+
+    if source.hub_repo:
+        from huggingface_hub import snapshot_download
+
+        patterns = list(source.hub_files) or None
+        try:
+            cached = Path(snapshot_download(source.hub_repo, allow_patterns=patterns, local_files_only=True))
+            if not missing_in(cached):
+                return cached
+            looked.append(f"the Hugging Face cache ({cached} is incomplete)")
+        except Exception:  # not cached: the hub's own exception types vary between releases
+            looked.append("the Hugging Face cache")
+        if hub_offline():
+            looked.append("not the hub (HF_HUB_OFFLINE is set)")
+        else:
+            try:
+                fetched = Path(snapshot_download(source.hub_repo, allow_patterns=patterns))
+                if not missing_in(fetched):
+                    return fetched
+                looked.append(f"the hub ({source.hub_repo} lacks {', '.join(missing_in(fetched))})")
+            except Exception as exc:
+                looked.append(f"the hub ({type(exc).__name__})")
+
+    name = source.hub_repo or source.local_name
+    raise ModelLoadError(f"{source.label} weights ({name}) are missing; looked in: {'; '.join(looked)}. "
+                         f"Where a network exists, fetch them with: `{source.fetch_hint()}` "
+                         "(or point the encoder config's 'path' at a copy, or set MMMOS_HOME)")
+
+
+def weights_fingerprint(path: Path) -> str:
+    """Cheap identity of a weights file: size plus hashes of its first and last MiB.
+
+    Hashing a whole 1.3 GB checkpoint on every load would cost seconds; a different
+    checkpoint differs in size or in its header (safetensors, zip) almost surely.
+    """
+    h = hashlib.sha1()
+    size = path.stat().st_size
+    h.update(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        if size > (2 << 20):
+            f.seek(size - (1 << 20))
+            h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def copy_into_model_dir(resolved: Path, relative: str, model_dir: Path) -> None:
+    """Keep a model directory self-contained when its encoder weights live inside it.
+
+    A relative ``path`` means "inside the model directory"; saving the model elsewhere
+    must bring those files along or the new directory would not load.
+    """
+    target = Path(model_dir) / relative
+    if target.exists() and target.resolve() == resolved.resolve():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if resolved.is_dir():
+        shutil.copytree(resolved, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(resolved, target)

@@ -1,0 +1,174 @@
+"""WavLM Base+ (`microsoft/wavlm-base-plus`) through transformers' `WavLMModel`.
+
+16 kHz in, 768-d frames at 50 Hz out, all 13 hidden states (the CNN features after the
+encoder's input layer norm, then each of the 12 transformer layers) as L=13: members
+learn a softmax-weighted sum over them, as SUPERB-style probes do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ModelLoadError
+from .base import Encoder, EncoderOutput
+from .checkpoints import WeightsSource, copy_into_model_dir, find_weights, weights_fingerprint
+from .cropping import encode_at_real_length
+
+SOURCE = WeightsSource(
+    label="WavLM Base+",
+    local_name="microsoft--wavlm-base-plus",
+    hub_repo="microsoft/wavlm-base-plus",
+    hub_files=("config.json", "preprocessor_config.json", "pytorch_model.bin", "model.safetensors"),
+    license="MIT (the microsoft/unilm licence the model card points to)",
+)
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+# WavLM Base+ as published (the fields that shape the network; the rest are defaults).
+BASE_PLUS_ARCH: dict[str, Any] = {
+    "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+    "hidden_act": "gelu", "layer_norm_eps": 1e-5, "feat_extract_norm": "group", "feat_extract_activation": "gelu",
+    "conv_dim": [512] * 7, "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+    "conv_bias": False, "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16,
+    "num_buckets": 320, "max_bucket_distance": 800, "do_stable_layer_norm": False,
+}
+
+# Old torch weight-norm names, as in the hub's pytorch_model.bin, and what torch's
+# parametrised weight norm calls the same tensors today.
+_OLD_TO_NEW = {".weight_g": ".parametrizations.weight.original0", ".weight_v": ".parametrizations.weight.original1"}
+
+
+def _missing_files(path: Path) -> list[str]:
+    if not path.is_dir():
+        return ["a folder with config.json and model.safetensors or pytorch_model.bin"]
+    missing = [] if (path / "config.json").exists() else ["config.json"]
+    if not any((path / f).exists() for f in WEIGHT_FILES):
+        missing.append(" or ".join(WEIGHT_FILES))
+    return missing
+
+
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _load_pretrained(folder: Path):
+    from transformers import WavLMModel
+
+    weights = next(folder / f for f in WEIGHT_FILES if (folder / f).exists())
+    try:
+        with torch.random.fork_rng(devices=[]):  # any init of unloaded tensors must not draw from ours
+            model, info = WavLMModel.from_pretrained(str(folder), output_loading_info=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(f"{folder}: cannot load WavLM weights ({exc})") from None
+    missing = set(info.get("missing_keys", ()))
+    if missing or info.get("mismatched_keys"):
+        # Some transformers releases never mapped weight_g/weight_v onto the parametrised
+        # positional conv and left it randomly initialised: copy those tensors in by hand.
+        state = _read_state(weights)
+        prefix = "wavlm." if any(k.startswith("wavlm.") for k in state) else ""
+        params = dict(model.named_parameters())
+        for key, value in state.items():
+            name = key[len(prefix):]
+            for old, new in _OLD_TO_NEW.items():
+                if name.endswith(old):
+                    name = name[:-len(old)] + new
+            if name in missing and name in params and params[name].shape == value.shape:
+                with torch.no_grad():
+                    params[name].copy_(value)
+                missing.discard(name)
+        if missing or info.get("mismatched_keys"):
+            bad = sorted(missing) + [str(m[0]) if isinstance(m, tuple) else str(m) for m in info.get("mismatched_keys", ())]
+            raise ModelLoadError(f"{weights}: not a complete WavLM checkpoint; these tensors are missing or "
+                                 f"have the wrong shape: {', '.join(bad[:12])}{' ...' if len(bad) > 12 else ''}")
+    normalize = False
+    pre = folder / "preprocessor_config.json"
+    if pre.exists():
+        try:
+            normalize = bool(json.loads(pre.read_text()).get("do_normalize", False))
+        except ValueError:
+            raise ModelLoadError(f"{pre}: not valid JSON") from None
+    return model, normalize, weights
+
+
+class WavLMEncoder(Encoder):
+    kind = "wavlm"
+
+    def __init__(self, model, settings: dict[str, Any], normalize: bool = False, weights_id: str = "",
+                 resolved: Path | None = None):
+        super().__init__()
+        self.model = model
+        self.settings = settings
+        self.normalize = normalize
+        self.weights_id = weights_id
+        self.resolved = resolved
+        cfg = model.config
+        self.sample_rate = 16000
+        self.frame_rate = self.sample_rate / math.prod(cfg.conv_stride)
+        self.dim = cfg.hidden_size
+        self.num_layers = cfg.num_hidden_layers + 1
+
+    # ---- construction ----------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: dict[str, Any], model_dir: Path | None = None) -> "WavLMEncoder":
+        settings = {k: v for k, v in config.items() if k != "license"}
+        if settings.get("init") == "random":
+            return cls.random(settings.get("arch"), seed=int(settings.get("seed", 0)))
+        if not settings.get("path"):
+            settings.setdefault("repo", SOURCE.hub_repo)
+        source = SOURCE if settings.get("repo", SOURCE.hub_repo) == SOURCE.hub_repo else WeightsSource(
+            label=f"WavLM ({settings['repo']})", local_name=settings["repo"].replace("/", "--"),
+            hub_repo=settings["repo"], hub_files=SOURCE.hub_files)
+        folder = find_weights(source, settings.get("path"), model_dir, _missing_files)
+        model, normalize, weights = _load_pretrained(folder)
+        return cls(model, settings, normalize, weights_fingerprint(weights), folder)
+
+    @classmethod
+    def random(cls, arch: dict[str, Any] | None = None, seed: int = 0) -> "WavLMEncoder":
+        """Architecture-true WavLM with random weights (benchmarks and tests only)."""
+        from transformers import WavLMConfig, WavLMModel
+
+        arch = dict(BASE_PLUS_ARCH if arch is None else arch)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = WavLMModel(WavLMConfig(**arch))
+        return cls(model, {"init": "random", "seed": seed, "arch": arch})
+
+    def config(self) -> dict[str, Any]:
+        out = dict(self.settings)
+        if out.get("init") != "random":
+            out["license"] = SOURCE.license
+        return out
+
+    def save(self, model_dir: Path) -> None:
+        path = self.settings.get("path")
+        if path and not Path(path).expanduser().is_absolute() and self.resolved is not None:
+            copy_into_model_dir(self.resolved, path, model_dir)
+
+    @property
+    def cache_id(self) -> str:
+        base = super().cache_id
+        return f"{base}-{self.weights_id}" if self.weights_id else base
+
+    # ---- inference -------------------------------------------------------------------
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.normalize:
+            x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-7)
+        out = self.model(x, output_hidden_states=True)
+        return torch.stack(out.hidden_states, dim=1)  # [b, 13, t, 768]
+
+    @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "weights": self.settings.get("init") or self.settings.get("path") or self.settings.get("repo"),
+                "license": SOURCE.license}

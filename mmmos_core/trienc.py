@@ -1,0 +1,127 @@
+"""TriEnc: the paper's three frozen encoders (WavLM Base+, MuQ-large, M2D ViT-B) in one model.
+
+Two builders that need no downloaded weights:
+
+- `build_random_trienc`: the FULL-SIZE architecture with random weights, for memory and
+  speed benchmarks and for tests of the plumbing. Its scores mean nothing; it is never
+  a default and says so with every prediction.
+- `build_tiny_trienc_dir`: a tiny model of the same architecture whose encoders are saved
+  in the real on-disk formats (a Hugging Face folder for WavLM, MuQ's config.json +
+  model.safetensors, the official EVAR-style `.pth` inside an officially named folder for
+  M2D) and loaded back through the same loaders as the published weights. Tests use it to
+  cover save -> load -> predict end to end.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import torch
+
+from .encoders import Encoder, build_encoder
+from .encoders.m2d import M2DEncoder, save_m2d_checkpoint
+from .encoders.muq import MuQEncoder, save_muq_checkpoint
+from .encoders.wavlm import WavLMEncoder
+from .member import MemberConfig
+from .model import MMMOSModel, ModelConfig, build_model
+
+ENCODER_KINDS = ("wavlm", "muq", "m2d")
+RANDOM_NOTE = "random weights: for benchmarks and tests only, scores are meaningless"
+
+# The encoder subsets and heads the paper's top ensemble draws from.
+SUBSETS = (["wavlm", "muq", "m2d"], ["wavlm", "m2d"])
+AGGREGATORS = ("mlp", "blstm", "blstm_t")
+LOSSES = ("utmos", "contrastive", "dcq", "ccc")
+
+# Tiny but architecture-true settings: every structural choice of the real encoders
+# (group-norm CNN + gated relative attention; mel + conv subsampling + rotary conformer;
+# 80x1001 input with 16x16 patches) is kept, only widths and depths shrink.
+TINY_WAVLM = {
+    "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
+    "hidden_act": "gelu", "layer_norm_eps": 1e-5, "feat_extract_norm": "group", "feat_extract_activation": "gelu",
+    "conv_dim": [16] * 7, "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+    "conv_bias": False, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
+    "num_buckets": 32, "max_bucket_distance": 80, "do_stable_layer_norm": False,
+}
+TINY_MUQ = {
+    "label_rate": 25, "num_codebooks": 1, "codebook_dim": 16, "codebook_size": 64,
+    "features": ["melspec_2048"], "hop_length": 240, "n_mels": 128, "conv_dim": 8,
+    "encoder_dim": 32, "encoder_depth": 2,
+    "stat": {"melspec_2048_mean": 6.768444971712967, "melspec_2048_std": 18.417922652295623},
+    "w2v2_config": {
+        "hidden_act": "swish", "num_attention_heads": 4, "intermediate_size": 64,
+        "conv_depthwise_kernel_size": 5, "position_embeddings_type": "rotary", "rotary_embedding_base": 10000,
+        "layer_norm_eps": 1e-5, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
+        "max_source_positions": 5000, "feat_extract_activation": "gelu",
+    },
+}
+TINY_M2D = {"embed_dim": 32, "depth": 2, "num_heads": 2, "mlp_ratio": 2.0}
+TINY_M2D_NAME = "m2d_clap_vit_tiny-80x1001p16x16-test_enconly"
+
+
+def member_configs(count: int, hidden: int = 256) -> list[MemberConfig]:
+    """``count`` members cycling through the paper's subsets, aggregators and losses."""
+    combos = itertools.cycle(itertools.product(SUBSETS, AGGREGATORS))
+    losses = itertools.cycle(LOSSES)
+    members = []
+    for i in range(count):
+        subset, aggregator = next(combos)
+        loss = next(losses)
+        name = f"{'+'.join(subset)}-{aggregator}-{loss}-{i}"
+        members.append(MemberConfig(name=name, encoders=list(subset), aggregator=aggregator, loss=loss,
+                                    hidden=hidden))
+    return members
+
+
+def _model(name: str, encoders: dict[str, Encoder], members: int, seed: int, note: str, description: str,
+           licenses: list[str], hidden: int = 256) -> MMMOSModel:
+    config = ModelConfig(
+        name=name,
+        encoders={n: {"kind": e.kind, "config": e.config()} for n, e in encoders.items()},
+        members=member_configs(members, hidden),
+        description=description,
+        note=note,
+        licenses=licenses,
+    )
+    return build_model(config, encoders, seed=seed)
+
+
+def build_random_trienc(device: str | torch.device | None = None, members: int = 8, seed: int = 0) -> MMMOSModel:
+    """FULL-SIZE TriEnc with architecture-true random weights. Never use its scores."""
+    encoders: dict[str, Encoder] = {
+        "wavlm": WavLMEncoder.random(seed=seed).freeze(),
+        "muq": MuQEncoder.random(seed=seed + 1).freeze(),
+        "m2d": M2DEncoder.random(seed=seed + 2).freeze(),
+    }
+    model = _model("trienc-random", encoders, members, seed, RANDOM_NOTE,
+                   "WavLM Base+ + MuQ-large + M2D ViT-B at full size with RANDOM weights (architecture only)", [])
+    return model.to(device) if device is not None else model
+
+
+def build_tiny_trienc_dir(folder: str | Path, members: int = 8, seed: int = 0) -> MMMOSModel:
+    """Save a tiny TriEnc to ``folder`` in the real on-disk formats and return it.
+
+    The encoders are written first (``folder/encoders/...``), then loaded back through
+    the public loaders with paths relative to ``folder``, so the returned model is
+    exactly what `MMMOSModel.from_pretrained(folder)` rebuilds.
+    """
+    folder = Path(folder)
+    store = folder / "encoders"
+    wavlm = WavLMEncoder.random(TINY_WAVLM, seed=seed)
+    wavlm.model.save_pretrained(str(store / "wavlm"))
+    muq = MuQEncoder.random(TINY_MUQ, seed=seed + 1)
+    save_muq_checkpoint(muq.muq, muq.muq_config, store / "muq")
+    m2d = M2DEncoder.random(TINY_M2D_NAME, TINY_M2D, seed=seed + 2)
+    save_m2d_checkpoint(m2d, store, TINY_M2D_NAME, head_classes=8)
+
+    loaded = {
+        "wavlm": build_encoder("wavlm", {"path": "encoders/wavlm"}, folder),
+        "muq": build_encoder("muq", {"path": "encoders/muq"}, folder),
+        "m2d": build_encoder("m2d", {"path": f"encoders/{TINY_M2D_NAME}", "arch": TINY_M2D}, folder),
+    }
+    model = _model("trienc-tiny", loaded, members, seed, RANDOM_NOTE,
+                   "tiny WavLM + MuQ + M2D of the real architectures with random weights, for tests", [],
+                   hidden=32)
+    model.save_pretrained(folder)
+    return model

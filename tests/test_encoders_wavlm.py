@@ -1,0 +1,149 @@
+"""WavLM Base+ loader: a tiny WavLM of the real architecture, saved as a Hugging Face folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from mmmos_core.encoders import build_encoder
+from mmmos_core.encoders.wavlm import WavLMEncoder
+from mmmos_core.errors import ModelLoadError
+from mmmos_core.pooling import masked_mean
+from mmmos_core.trienc import TINY_WAVLM
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("wavlm") / "tiny-wavlm"
+    original = WavLMEncoder.random(TINY_WAVLM, seed=3)
+    original.model.save_pretrained(str(folder))
+    return folder, original
+
+
+@pytest.fixture(scope="module")
+def encoder(saved):
+    return build_encoder("wavlm", {"path": str(saved[0])})
+
+
+def audio(seconds: float, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return 0.1 * torch.randn(int(seconds * SR), generator=g)
+
+
+def test_shapes_and_frame_rate(encoder):
+    assert (encoder.sample_rate, encoder.frame_rate) == (16000, 50.0)
+    assert encoder.dim == TINY_WAVLM["hidden_size"]
+    assert encoder.num_layers == TINY_WAVLM["num_hidden_layers"] + 1  # CNN output + every layer
+    out = encoder.encode(audio(10)[None], torch.tensor([10 * SR]))
+    assert out.frames.shape == (1, encoder.num_layers, 499, encoder.dim)  # 50 Hz, minus the 25 ms window
+    assert out.mask.all()
+
+
+def test_loaded_weights_equal_saved(saved, encoder):
+    _, original = saved
+    x = audio(3)[None]
+    lengths = torch.tensor([x.shape[1]])
+    torch.testing.assert_close(encoder.encode(x, lengths).frames, original.freeze().encode(x, lengths).frames)
+
+
+def test_deterministic(encoder):
+    x = audio(4)[None]
+    a = encoder.encode(x, torch.tensor([x.shape[1]])).frames
+    b = encoder.encode(x, torch.tensor([x.shape[1]])).frames
+    assert torch.equal(a, b)
+
+
+def test_padding_is_invisible(encoder):
+    short, long = audio(3.3, seed=1), audio(10, seed=2)
+    alone = encoder.encode(short[None], torch.tensor([len(short)]))
+    batch = torch.zeros(2, len(long))
+    batch[0, :len(short)] = short
+    batch[1] = long
+    together = encoder.encode(batch, torch.tensor([len(short), len(long)]))
+    n = int(alone.mask.sum())
+    assert int(together.mask[0].sum()) == n
+    torch.testing.assert_close(together.frames[0, :, :n], alone.frames[0, :, :n], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(masked_mean(together.frames[:1], together.mask[:1]),
+                               masked_mean(alone.frames, alone.mask), atol=1e-5, rtol=1e-5)
+    assert together.frames[0, :, n:].abs().max() == 0
+
+
+def test_frozen(encoder):
+    assert all(not p.requires_grad for p in encoder.parameters())
+    encoder.train()
+    assert not encoder.training and not encoder.model.training
+
+
+def test_old_weight_norm_names_are_loaded(tmp_path, saved):
+    """The hub's pytorch_model.bin names the positional conv weight_g/weight_v."""
+    folder, original = saved
+    state = load_file(str(folder / "model.safetensors"))
+    renamed = {k.replace("parametrizations.weight.original0", "weight_g")
+                .replace("parametrizations.weight.original1", "weight_v"): v for k, v in state.items()}
+    assert any(k.endswith("weight_g") for k in renamed)
+    params = dict(original.model.named_parameters())
+    for fmt in ("safetensors", "bin"):
+        target = tmp_path / fmt
+        target.mkdir()
+        (target / "config.json").write_text((folder / "config.json").read_text())
+        if fmt == "safetensors":
+            save_file(renamed, str(target / "model.safetensors"), metadata={"format": "pt"})
+        else:
+            torch.save(renamed, target / "pytorch_model.bin")
+        loaded = dict(build_encoder("wavlm", {"path": str(target)}).model.named_parameters())
+        for name in ("encoder.pos_conv_embed.conv.parametrizations.weight.original0",
+                     "encoder.pos_conv_embed.conv.parametrizations.weight.original1"):
+            assert torch.equal(loaded[name], params[name]), (fmt, name)
+
+
+def test_incomplete_checkpoint_names_missing_tensors(tmp_path, saved):
+    folder, _ = saved
+    state = load_file(str(folder / "model.safetensors"))
+    dropped = "encoder.layers.1.feed_forward.output_dense.weight"
+    assert dropped in state
+    del state[dropped]
+    (tmp_path / "config.json").write_text((folder / "config.json").read_text())
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError, match=dropped.replace(".", r"\.")):
+        build_encoder("wavlm", {"path": str(tmp_path)})
+
+
+def test_folder_without_weights(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "wavlm"}))
+    with pytest.raises(ModelLoadError, match="model.safetensors or pytorch_model.bin"):
+        build_encoder("wavlm", {"path": str(tmp_path)})
+
+
+def test_missing_weights_offline_says_what_and_how(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMMOS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelLoadError) as err:
+        build_encoder("wavlm", {})
+    message = str(err.value)
+    assert "microsoft/wavlm-base-plus" in message
+    assert f"hf download microsoft/wavlm-base-plus --local-dir {tmp_path / 'home'}" in message
+
+
+def test_weights_found_in_mmmos_home(tmp_path, monkeypatch, saved):
+    import shutil
+
+    monkeypatch.setenv("MMMOS_HOME", str(tmp_path))
+    shutil.copytree(saved[0], tmp_path / "encoders" / "microsoft--wavlm-base-plus")
+    enc = build_encoder("wavlm", {})
+    assert enc.dim == TINY_WAVLM["hidden_size"]
+    assert enc.config()["repo"] == "microsoft/wavlm-base-plus"
+
+
+@pytest.mark.slow
+def test_full_size_shapes():
+    enc = WavLMEncoder.random().freeze()
+    out = enc.encode(audio(1)[None], torch.tensor([SR]))
+    assert out.frames.shape == (1, 13, 49, 768)
