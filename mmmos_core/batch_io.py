@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from .audio import DEFAULT_MAX_DURATION_S
 from .axes import AXES
 from .errors import AudioInputError, ManifestError, MMMOSError
 from .results import error_record
@@ -551,12 +552,15 @@ def model_name_of(spec: str) -> str | None:
 
 
 def run_local_predict(items: list[dict[str, Any]], output: str | os.PathLike, model_spec: str | None = None,
-                      batch_size: int = 8, progress: bool = True, resume: bool = True, model=None) -> BatchSummary:
-    """The local engine on the shared loop: one process, the model loaded once."""
+                      batch_size: int = 8, progress: bool = True, resume: bool = True, model=None,
+                      max_duration_s: float | None = DEFAULT_MAX_DURATION_S, device: str | None = None) -> BatchSummary:
+    """The local engine on the shared loop: one process, the model loaded once (or ``model``
+    as given, with its own settings)."""
     from . import load_model
 
     if model is None:
-        model = load_model(model_spec)
+        model = load_model(model_spec, device=device)
+        model.max_duration_s = max_duration_s
 
     def scorer(todo: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         for i in range(0, len(todo), batch_size):

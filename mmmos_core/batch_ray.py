@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .audio import DEFAULT_MAX_DURATION_S
 from .batch_io import BatchSummary, model_name_of, run_batch, score_items
 from .errors import MMMOSError
 
@@ -83,23 +84,28 @@ def start_local_ray(num_cpus: int, num_gpus: int | None = None):
 class RayScorer:
     """One Ray actor: the model loaded once, then batches of items -> JSON records."""
 
-    def __init__(self, model_spec: str, threads: int, base_dir: str, device: str | None):
+    def __init__(self, model_spec: str, threads: int, base_dir: str, device: str | None,
+                 max_duration_s: float | None = DEFAULT_MAX_DURATION_S):
         import torch
 
         torch.set_num_threads(max(1, threads))
         from . import load_model
 
         self.model = load_model(model_spec, device=device)
+        self.model.max_duration_s = max_duration_s
         self.base_dir = base_dir
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        t0, c0 = time.perf_counter(), time.process_time()
         items = [json.loads(s) for s in batch["item"]]
         records = score_items(self.model, items, self.base_dir, chunk=max(1, len(items)))
         n = len(records)
         return {"record": np.array([json.dumps(r, ensure_ascii=False) for r in records], dtype=object),
-                # who scored it and when it was done: the bench's steady-state window
+                # who scored it, when, and how long it took: the bench's steady-state window
                 "worker": np.full(n, os.getpid(), dtype=np.int64),
-                "done_at": np.full(n, time.time(), dtype=np.float64)}
+                "done_at": np.full(n, time.time(), dtype=np.float64),
+                "busy_s": np.full(n, (time.perf_counter() - t0) / n, dtype=np.float64),
+                "cpu_s": np.full(n, (time.process_time() - c0) / n, dtype=np.float64)}
 
 
 def _resolve_spec(model_spec: str | None) -> str:
@@ -114,14 +120,15 @@ def _resolve_spec(model_spec: str | None) -> str:
 
 
 def _ray_batches(ray, todo: list[dict[str, Any]], model_spec: str, num_workers: int, batch_size: int,
-                 cpus_per_worker: float, gpus_per_worker: float,
-                 timings: list[tuple[int, float, int]] | None) -> Iterator[list[dict[str, Any]]]:
+                 cpus_per_worker: float, gpus_per_worker: float, max_duration_s: float | None,
+                 timings: list[tuple] | None) -> Iterator[list[dict[str, Any]]]:
     blocks = max(1, min(MAX_BLOCKS, math.ceil(len(todo) / batch_size)))
     ds = ray.data.from_items([{"item": json.dumps(it)} for it in todo], override_num_blocks=blocks)
     ds = ds.map_batches(
         RayScorer,
         fn_constructor_kwargs={"model_spec": model_spec, "threads": max(1, int(cpus_per_worker)),
-                               "base_dir": os.getcwd(), "device": "cuda" if gpus_per_worker > 0 else None},
+                               "base_dir": os.getcwd(), "device": "cuda" if gpus_per_worker > 0 else None,
+                               "max_duration_s": max_duration_s},
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=num_workers),
@@ -130,13 +137,13 @@ def _ray_batches(ray, todo: list[dict[str, Any]], model_spec: str, num_workers: 
     )
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
         if timings is not None:
-            for worker, done_at in zip(batch["worker"], batch["done_at"]):
-                timings.append((int(worker), float(done_at), 1))
+            timings.extend(zip(batch["worker"].tolist(), batch["done_at"].tolist(), [1] * len(batch["worker"]),
+                               batch["busy_s"].tolist(), batch["cpu_s"].tolist()))
         yield [json.loads(s) for s in batch["record"]]
 
 
 def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_worker, progress,
-         cpus_per_worker=1.0, resume=True, timings=None) -> BatchSummary:
+         cpus_per_worker=1.0, resume=True, max_duration_s=DEFAULT_MAX_DURATION_S, timings=None) -> BatchSummary:
     ray = _import_ray()
     if batch_size < 1:
         raise MMMOSError(f"--batch-size must be at least 1, got {batch_size}")
@@ -166,8 +173,16 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
                 where = f"cluster {address}" if address else "a local Ray instance"
                 print(f"mmmos: scoring {len(todo)} inputs with {workers} Ray workers on {where}",
                       file=sys.stderr)
-            yield from _ray_batches(ray, todo, spec, workers, batch_size, cpus_per_worker,
-                                    gpus_per_worker, timings)
+            try:
+                yield from _ray_batches(ray, todo, spec, workers, batch_size, cpus_per_worker,
+                                        gpus_per_worker, max_duration_s, timings)
+            except ray.exceptions.RayError as exc:
+                # A worker could not start (model missing on a node, out of memory) or the
+                # cluster went away: say so briefly; what finished is kept in the parts.
+                lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+                cause = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "")
+                raise MMMOSError(f"the Ray run stopped ({type(exc).__name__}: {cause.strip()}); finished "
+                                 f"records are kept - rerun the same command to resume") from exc
         finally:
             if started_here:
                 ray.shutdown()
@@ -180,14 +195,16 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
 
 def run_ray_predict(items: list[dict[str, Any]], output: str, model_spec: str, address: str | None,
                     num_workers: int, batch_size: int, gpus_per_worker: float, progress: bool = True,
-                    *, cpus_per_worker: float = 1.0, resume: bool = True) -> BatchSummary:
+                    *, cpus_per_worker: float = 1.0, resume: bool = True,
+                    max_duration_s: float | None = DEFAULT_MAX_DURATION_S) -> BatchSummary:
     """Score ``items`` into ``output`` (JSONL, or CSV by extension) on Ray, resuming a previous
     run into the same output. Without ``address`` a private local Ray instance is started
     (and stopped) for the run; with one, the cluster is joined (``auto`` finds a local
     ``ray start``). ``num_workers`` <= 0 means one worker per ``cpus_per_worker`` CPUs.
+    ``max_duration_s`` is the local engine's ``--max-duration`` (longer inputs are errors).
     An already initialised Ray (a test, a notebook) is used as it is and left running."""
     return _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_worker, progress,
-                cpus_per_worker=cpus_per_worker, resume=resume)
+                cpus_per_worker=cpus_per_worker, resume=resume, max_duration_s=max_duration_s)
 
 
 # ---- bench ---------------------------------------------------------------------------------
@@ -230,10 +247,10 @@ def steady_clips_per_s(timings: list[tuple[int, float, int]]) -> float:
     if not timings:
         return 0.0
     first: dict[int, float] = {}
-    for worker, t, _ in timings:
+    for worker, t, *_ in timings:
         first[worker] = min(first.get(worker, t), t)
     t0 = max(first.values())
-    after = [(t, n) for _, t, n in timings if t > t0]
+    after = [(t, n) for _, t, n, *_ in timings if t > t0]
     if not after:
         return 0.0
     t1 = max(t for t, _ in after)
