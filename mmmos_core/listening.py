@@ -1,0 +1,341 @@
+"""Listening tests: playlists, rater ids, a per-rater clip order, and sessions that resume.
+
+A session is (rater, playlist). The order is a shuffle seeded by both, so a rater who
+comes back (after closing the tab or a server restart) gets the same order, and the
+clips already in the ratings CSV for that rater and playlist are skipped. Nothing a
+session holds in memory is needed to recover: the CSV is the only truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+import re
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
+from .errors import ManifestError, MMMOSError
+from .hub import ASSETS
+from .ratings import RatingRow, RatingsStore
+
+EXAMPLES_DIR = ASSETS / "examples"
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aiff", ".aif")
+RATER_ID_MAX = 40
+RATER_ID_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{RATER_ID_MAX}}}$")
+TRUE_WORDS = {"1", "true", "yes", "y", "gold", "attention"}
+
+
+class ListeningError(MMMOSError):
+    """Something a rater or test organiser can fix: a bad id, a missing rating, a bad playlist."""
+
+
+def validate_rater_id(raw: str | None) -> str:
+    text = (raw or "").strip()
+    if not text:
+        raise ListeningError("Enter a rater id, or press 'Random id'.")
+    if not RATER_ID_RE.match(text):
+        raise ListeningError(f"Rater id {text[:60]!r} is not valid: use 1-{RATER_ID_MAX} letters, digits, '-' or '_'.")
+    return text
+
+
+def random_rater_id() -> str:
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes: raters copy this down by hand
+    return "r-" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+@dataclass
+class Clip:
+    id: str
+    path: str
+    system: str = ""
+    gold: bool = False
+    expected: dict[str, tuple[float, float]] = field(default_factory=dict)  # axis -> inclusive range
+
+    def gold_pass(self, scores: Mapping[str, float]) -> bool | None:
+        if not self.gold:
+            return None
+        return all(lo <= float(scores[a]) <= hi for a, (lo, hi) in self.expected.items())
+
+
+@dataclass
+class Playlist:
+    name: str
+    clips: list[Clip]
+    source: str
+
+    def __post_init__(self):
+        self.by_id = {c.id: c for c in self.clips}
+        if len(self.by_id) != len(self.clips):
+            seen: set[str] = set()
+            dup = next(c.id for c in self.clips if c.id in seen or seen.add(c.id))
+            raise ManifestError(f"{self.source}: clip id {dup!r} appears more than once")
+
+    @property
+    def folders(self) -> list[str]:
+        return sorted({str(Path(c.path).resolve().parent) for c in self.clips})
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def playlist_from_folder(folder: Path, name: str) -> Playlist:
+    clips = []
+    for p in _audio_files(folder):
+        rel = p.relative_to(folder)
+        # A folder per system (root/systemA/x.wav) is the usual layout of a comparison test.
+        clips.append(Clip(rel.as_posix(), str(p), rel.parts[0] if len(rel.parts) > 1 else ""))
+    return Playlist(name, clips, str(folder))
+
+
+def _parse_range(value: Any, where: str) -> tuple[float, float]:
+    try:
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            lo, hi = float(value[0]), float(value[1])
+        else:
+            text = str(value).strip()
+            m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(?:-|\.\.|to)\s*(\d+(?:\.\d+)?)\s*$", text)
+            lo, hi = (float(m.group(1)), float(m.group(2))) if m else (float(text), float(text))
+    except (TypeError, ValueError):
+        raise ManifestError(f"{where}: expected range {value!r} is not 'lo-hi' (e.g. 1-3)") from None
+    if not (SCALE_MIN <= lo <= hi <= SCALE_MAX):
+        raise ManifestError(f"{where}: expected range {lo:g}-{hi:g} is not within {SCALE_MIN:g}-{SCALE_MAX:g}")
+    return lo, hi
+
+
+def _manifest_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read as text ({exc})") from None
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        out = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ManifestError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+                if not isinstance(rec, dict):
+                    raise ManifestError(f"{path}, line {n}: expected a JSON object")
+                out.append((n, rec))
+        return out
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames:
+        raise ManifestError(f"{path}: empty CSV (no header)")
+    return [(n, row) for n, row in enumerate(reader, 2)]
+
+
+def playlist_from_manifest(path: Path, name: str) -> Playlist:
+    """CSV or JSONL: a clip path (``path``/``data_path``/``audio``), optional ``id``,
+    ``system``, ``gold`` and expected ranges (``expected_PQ: "1-3"``, or in JSONL
+    ``expected: {"PQ": [1, 3]}``). Relative clip paths are relative to the manifest."""
+    clips, missing = [], []
+    for n, rec in _manifest_records(path):
+        where = f"{path}, line {n}"
+        raw = next((rec[k] for k in ("path", "data_path", "audio", "file") if rec.get(k)), None)
+        if raw is None:
+            raise ManifestError(f"{where}: no clip path (a 'path', 'data_path' or 'audio' column)")
+        clip_path = Path(str(raw)).expanduser()
+        if not clip_path.is_absolute():
+            clip_path = (path.parent / clip_path).resolve()
+        if not clip_path.is_file():
+            missing.append(str(raw))
+        clip_id = str(next((rec[k] for k in ("id", "clip_id", "sample_id") if rec.get(k) not in (None, "")), raw))
+        system = str(rec.get("system") or rec.get("system_id") or "")
+        expected = {}
+        nested = rec.get("expected") or {}
+        if not isinstance(nested, dict):
+            raise ManifestError(f"{where}: 'expected' must map axes to [lo, hi]")
+        for axis in AXES:
+            value = nested.get(axis, rec.get(f"expected_{axis}"))
+            if value not in (None, ""):
+                expected[axis] = _parse_range(value, f"{where}, {axis}")
+        gold_raw = rec.get("gold", rec.get("attention"))
+        gold = bool(expected) if gold_raw in (None, "") else str(gold_raw).strip().lower() in TRUE_WORDS
+        if gold and not expected:
+            raise ManifestError(f"{where}: gold item without an expected range (e.g. expected_PQ = 1-3)")
+        clips.append(Clip(clip_id, str(clip_path), system, gold, expected))
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ManifestError(f"{path}: {len(missing)} clip file(s) not found: {shown}")
+    return Playlist(name, clips, str(path))
+
+
+def load_playlist(spec: str, name: str | None = None) -> Playlist:
+    """``examples`` (the bundled clips), a folder of audio, or a CSV/JSONL manifest."""
+    if spec == "examples":
+        folder = EXAMPLES_DIR
+        playlist = playlist_from_folder(folder, name or "examples") if folder.is_dir() else Playlist(
+            name or "examples", [], str(folder))
+    else:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            playlist = playlist_from_folder(path, name or path.name)
+        elif path.is_file():
+            if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+                raise ManifestError(f"{path}: a playlist is a folder or a .csv/.jsonl manifest")
+            playlist = playlist_from_manifest(path, name or path.stem)
+        else:
+            raise ManifestError(f"{path}: playlist folder or manifest not found")
+    if not playlist.clips:
+        raise ManifestError(f"{playlist.source}: the playlist has no audio clips")
+    return playlist
+
+
+def rater_order(playlist: Playlist, rater_id: str) -> list[Clip]:
+    """The same shuffle every time for a (playlist, rater): resuming keeps the order."""
+    digest = hashlib.sha256(f"{playlist.name}\x00{rater_id}".encode()).digest()
+    order = list(playlist.clips)
+    random.Random(int.from_bytes(digest[:8], "big")).shuffle(order)
+    return order
+
+
+def parse_scores(values: Mapping[str, Any]) -> dict[str, int]:
+    scores = {}
+    for axis in AXES:
+        raw = values.get(axis)
+        if raw is None or raw == "":
+            raise ListeningError(f"Please rate {axis} ({AXIS_NAMES[axis]}).")
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            raise ListeningError(f"{axis} must be a whole number from 1 to 10, not {raw!r}.") from None
+        if number != int(number) or not SCALE_MIN <= number <= SCALE_MAX:
+            raise ListeningError(f"{axis} must be a whole number from 1 to 10, not {raw!r}.")
+        scores[axis] = int(number)
+    return scores
+
+
+@dataclass
+class Session:
+    id: str
+    rater_id: str
+    playlist: Playlist
+    order: list[Clip]
+    done: set[str]
+    resumed: int  # clips rated before this session started
+    current: Clip | None = None
+    served_at: float = 0.0
+    played: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def total(self) -> int:
+        return len(self.order)
+
+    @property
+    def remaining(self) -> list[Clip]:
+        return [c for c in self.order if c.id not in self.done]
+
+    def advance(self) -> Clip | None:
+        self.current = next(iter(self.remaining), None)
+        self.served_at = time.monotonic()
+        return self.current
+
+    def status(self) -> dict[str, Any]:
+        clip = self.current
+        return {
+            "session_id": self.id, "rater_id": self.rater_id, "playlist": self.playlist.name,
+            "total": self.total, "rated": len(self.done), "resumed": self.resumed, "finished": clip is None,
+            # Raters are not told the system or whether an item is a gold check.
+            "clip": None if clip is None else {"clip_id": clip.id, "position": len(self.done) + 1},
+        }
+
+
+class SessionManager:
+    """Sessions in memory (cheap to lose), ratings on disk (never lost)."""
+
+    def __init__(self, store: RatingsStore, playlists: Mapping[str, str], *, model_id: str = "",
+                 app_version: str = "", require_play: bool = True, max_comment_chars: int = 1000,
+                 max_sessions: int = 5000):
+        self.store = store
+        self.playlists = dict(playlists)
+        self.model_id = model_id
+        self.app_version = app_version
+        self.require_play = require_play
+        self.max_comment_chars = max_comment_chars
+        self.max_sessions = max_sessions
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self._loaded: dict[str, Playlist] = {}
+
+    def playlist(self, name: str | None) -> Playlist:
+        if not name:
+            name = next(iter(self.playlists))
+        if name not in self.playlists:
+            raise ListeningError(f"Unknown playlist {name!r}; choose one of: {', '.join(self.playlists)}.")
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = load_playlist(self.playlists[name], name)
+            return self._loaded[name]
+
+    def start(self, rater_id: str, playlist_name: str | None = None) -> Session:
+        rater_id = validate_rater_id(rater_id)
+        playlist = self.playlist(playlist_name)
+        self.store.check()
+        done = self.store.rated_clips(rater_id, playlist.name) & set(playlist.by_id)
+        session = Session(uuid.uuid4().hex[:16], rater_id, playlist, rater_order(playlist, rater_id), set(done),
+                          len(done))
+        session.advance()
+        with self._lock:
+            if len(self._sessions) >= self.max_sessions:  # drop the oldest; its rater can resume from the CSV
+                self._sessions.pop(next(iter(self._sessions)))
+            self._sessions[session.id] = session
+        return session
+
+    def get(self, session_id: str) -> Session:
+        with self._lock:
+            session = self._sessions.get(str(session_id or ""))
+        if session is None:
+            raise ListeningError("This session is no longer open (the app may have restarted). Start again with "
+                                 "the same rater id: your saved ratings are kept and skipped.")
+        return session
+
+    def mark_played(self, session_id: str, clip_id: str) -> None:
+        session = self.get(session_id)
+        session.played.add(clip_id)
+
+    def rate(self, session_id: str, clip_id: str, scores: Mapping[str, Any], comment: str = "",
+             *, client_reports_play: bool = False) -> tuple[RatingRow, Session]:
+        """Validate, append to the CSV (durably), then move on. Raises `ListeningError`.
+
+        ``client_reports_play``: the caller is a browser page that sends play events, so
+        "not played" is known (and refused when the config requires playing); an API
+        client cannot play, and its rows record ``played`` as unknown."""
+        session = self.get(session_id)
+        parsed = parse_scores(scores)
+        comment = (comment or "").strip()
+        if len(comment) > self.max_comment_chars:
+            raise ListeningError(f"The comment is {len(comment)} characters; keep it under {self.max_comment_chars}.")
+        enforce = self.require_play and client_reports_play
+        with session.lock:  # a double click must not store the same rating twice
+            clip = session.playlist.by_id.get(str(clip_id))
+            if clip is None:
+                raise ListeningError(f"Clip {clip_id!r} is not in playlist {session.playlist.name!r}.")
+            if clip.id in session.done:
+                raise ListeningError(f"Clip {clip.id!r} is already rated in this session.")
+            if enforce and clip.id not in session.played:
+                raise ListeningError("Please play the clip before rating it.")
+            started = session.served_at if session.current is not None and session.current.id == clip.id else None
+            row = RatingRow(
+                session_id=session.id, rater_id=session.rater_id, playlist=session.playlist.name, clip_id=clip.id,
+                scores=parsed, system_id=clip.system,
+                seconds_spent=time.monotonic() - started if started is not None else 0.0,
+                played=(clip.id in session.played) if client_reports_play else (clip.id in session.played or None),
+                gold=clip.gold, gold_pass=clip.gold_pass(parsed), model_id=self.model_id,
+                app_version=self.app_version, comment=comment)
+            self.store.append(row)  # raises before the session moves on: nothing is marked done unsaved
+            session.done.add(clip.id)
+            if session.current is None or session.current.id == clip.id:
+                session.advance()
+        return row, session
