@@ -1,0 +1,189 @@
+"""Plotly figures: the radar of one prediction, the spread of the members, human-vs-model scatters.
+
+Every figure takes plain records (a `Prediction` or its JSON record, arrays of
+numbers), so the app, a notebook and the report exporter draw the same pictures.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .axes import AXES, AXIS_DEFINITIONS, AXIS_NAMES, SCALE_MAX, SCALE_MIN
+from .results import Prediction
+
+MEAN_COLOR = "#1f4e9c"
+MEMBER_COLOR = "rgba(230, 120, 30, 0.55)"
+BAND_COLOR = "rgba(230, 120, 30, 0.22)"
+FLAG_COLOR = "#c0392b"
+OK_COLOR = "#2e86de"
+FONT = dict(family="Inter, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", size=13)
+
+
+def axis_label(axis: str, short: bool = False) -> str:
+    """PC says what it is on every chart: complexity, where more is not better."""
+    name = AXIS_NAMES[axis]
+    if axis == "PC":
+        name += " (more ≠ better)"
+    return axis if short else f"{axis} · {name}"
+
+
+def _as_record(prediction: Prediction | Mapping[str, Any]) -> Mapping[str, Any]:
+    return prediction.to_record() if isinstance(prediction, Prediction) else prediction
+
+
+def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left") if title else None, height=height,
+                      font=FONT, margin=dict(l=50, r=30, t=60 if title else 30, b=40),
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="white",
+                      legend=dict(orientation="h", yanchor="top", y=-0.08, x=0.5, xanchor="center"))
+    return fig
+
+
+def radar_figure(prediction: Prediction | Mapping[str, Any], members: str = "lines",
+                 title: str | None = None, height: int = 460) -> go.Figure:
+    """Ensemble mean on the 1-10 scale with the members as thin lines (``lines``) or their min-max
+    band (``band``), so disagreement between members is visible at a glance."""
+    rec = _as_record(prediction)
+    theta = [f"<b>{a}</b><br>{AXIS_NAMES[a]}" + ("<br><i>more ≠ better</i>" if a == "PC" else "") for a in AXES]
+    closed = theta + theta[:1]
+
+    def loop(values: Sequence[float]) -> list[float]:
+        return list(values) + [values[0]]
+
+    fig = go.Figure()
+    if members == "band":
+        lo = [rec["spread"][a]["min"] for a in AXES]
+        hi = [rec["spread"][a]["max"] for a in AXES]
+        # Outer ring forward, inner ring backward: the fill is the ring between them.
+        fig.add_trace(go.Scatterpolar(r=loop(hi) + loop(lo)[::-1], theta=closed + closed[::-1], fill="toself",
+                                      fillcolor=BAND_COLOR, line=dict(color=MEMBER_COLOR, width=1),
+                                      name="member min–max", hoverinfo="skip"))
+    else:
+        for k, m in enumerate(rec.get("members", [])):
+            fig.add_trace(go.Scatterpolar(
+                r=loop([m[a] for a in AXES]), theta=closed, mode="lines", name="members" if k == 0 else m["name"],
+                legendgroup="members", showlegend=k == 0, line=dict(color=MEMBER_COLOR, width=1.3),
+                hovertemplate=f"{m['name']}<br>%{{theta}}: %{{r:.2f}}<extra></extra>"))
+    fig.add_trace(go.Scatterpolar(
+        r=loop([rec[a] for a in AXES]), theta=closed, mode="lines+markers+text", name="ensemble mean",
+        line=dict(color=MEAN_COLOR, width=3), marker=dict(size=8, color=MEAN_COLOR),
+        text=[f"{rec[a]:.1f}" for a in AXES] + [""], textposition="top center",
+        textfont=dict(color=MEAN_COLOR, size=14), hovertemplate="%{theta}: %{r:.2f}<extra>mean</extra>"))
+    fig.update_layout(polar=dict(
+        radialaxis=dict(range=[SCALE_MIN, SCALE_MAX], tickvals=[2, 4, 6, 8, 10], angle=90, tickangle=90,
+                        gridcolor="#d9dde3", tickfont=dict(size=10, color="#666")),
+        angularaxis=dict(direction="clockwise", rotation=90, gridcolor="#d9dde3"), bgcolor="white"))
+    return _layout(fig, title, height)
+
+
+def spread_figure(prediction: Prediction | Mapping[str, Any], title: str | None = None,
+                  height: int = 360) -> go.Figure:
+    """Per axis: every member as a point, the min-max range as a bar, the ensemble mean as a diamond."""
+    rec = _as_record(prediction)
+    members = rec.get("members", [])
+    x = np.arange(len(AXES), dtype=float)
+    fig = go.Figure()
+    for i, a in enumerate(AXES):
+        s = rec["spread"][a]
+        fig.add_trace(go.Scatter(x=[x[i], x[i]], y=[s["min"], s["max"]], mode="lines", showlegend=i == 0,
+                                 name="member min–max", legendgroup="range",
+                                 line=dict(color="rgba(230, 120, 30, 0.35)", width=16), hoverinfo="skip"))
+    rng = np.random.default_rng(0)  # fixed jitter: the same clip always draws the same picture
+    for k, m in enumerate(members):
+        fig.add_trace(go.Scatter(
+            x=x + rng.uniform(-0.1, 0.1, len(AXES)), y=[m[a] for a in AXES], mode="markers",
+            name="members" if k == 0 else m["name"], legendgroup="members", showlegend=k == 0,
+            marker=dict(size=9, color=MEMBER_COLOR, line=dict(width=1, color="white")),
+            hovertemplate=f"{m['name']}: %{{y:.2f}}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=x, y=[rec[a] for a in AXES], mode="markers+text", name="ensemble mean",
+        marker=dict(symbol="diamond", size=13, color=MEAN_COLOR), text=[f"  {rec[a]:.2f}" for a in AXES],
+        textposition="middle right", textfont=dict(color=MEAN_COLOR), hovertemplate="mean %{y:.2f}<extra></extra>"))
+    fig.update_yaxes(range=[SCALE_MIN - 0.3, SCALE_MAX + 0.3], dtick=1, gridcolor="#eceff3", title="score (1–10)")
+    fig.update_xaxes(tickvals=list(x), ticktext=[axis_label(a, short=True) if a != "PC" else "PC (more ≠ better)"
+                                                 for a in AXES], range=[-0.5, len(AXES) - 0.5], showgrid=False)
+    return _layout(fig, title, height)
+
+
+def score_rows(prediction: Prediction | Mapping[str, Any]) -> list[list[Any]]:
+    """The numbers table under the plots: one row per axis."""
+    rec = _as_record(prediction)
+    rows = []
+    for a in AXES:
+        s = rec["spread"][a]
+        rows.append([a, AXIS_NAMES[a], round(rec[a], 2), round(s["std"], 2), round(s["min"], 2), round(s["max"], 2),
+                     AXIS_DEFINITIONS[a]])
+    return rows
+
+
+SCORE_HEADERS = ["axis", "name", "mean", "member std", "member min", "member max", "definition"]
+
+
+def _range(*arrays: np.ndarray) -> list[float]:
+    values = np.concatenate([np.asarray(a, dtype=float) for a in arrays if len(a)]) if arrays else np.array([])
+    values = values[np.isfinite(values)]
+    lo = min(SCALE_MIN, float(values.min())) if values.size else SCALE_MIN
+    hi = max(SCALE_MAX, float(values.max())) if values.size else SCALE_MAX
+    return [lo - 0.3, hi + 0.3]
+
+
+def scatter_grid(pred: Mapping[str, Sequence[float]], human: Mapping[str, Sequence[float]],
+                 labels: Sequence[str], title: str, stats: Mapping[str, str] | None = None,
+                 height: int = 720) -> go.Figure:
+    """Predicted vs human per axis (2 x 2), with the identity line: on it, the model agrees exactly."""
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[axis_label(a) for a in AXES],
+                        horizontal_spacing=0.1, vertical_spacing=0.14)
+    for k, a in enumerate(AXES):
+        row, col = k // 2 + 1, k % 2 + 1
+        p = np.asarray(pred[a], dtype=float)
+        h = np.asarray(human[a], dtype=float)
+        lim = _range(p, h)
+        fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", line=dict(color="#999", dash="dash", width=1),
+                                 name="identity (pred = human)", showlegend=k == 0, hoverinfo="skip"), row, col)
+        fig.add_trace(go.Scatter(x=h, y=p, mode="markers", name=a, showlegend=False, text=list(labels),
+                                 marker=dict(size=7 if len(p) < 200 else 4, color=OK_COLOR, opacity=0.7),
+                                 hovertemplate="%{text}<br>human %{x:.2f}<br>pred %{y:.2f}<extra></extra>"),
+                      row, col)
+        fig.update_xaxes(range=lim, title_text="human", row=row, col=col, gridcolor="#eceff3")
+        fig.update_yaxes(range=lim, title_text="predicted", row=row, col=col, gridcolor="#eceff3",
+                         scaleanchor=f"x{k + 1 if k else ''}", scaleratio=1)
+        if stats and stats.get(a):
+            xref = "x domain" if k == 0 else f"x{k + 1} domain"
+            yref = "y domain" if k == 0 else f"y{k + 1} domain"
+            fig.add_annotation(text=stats[a], xref=xref, yref=yref, x=0.02, y=0.98, showarrow=False,
+                               align="left", xanchor="left", yanchor="top", font=dict(size=11),
+                               bgcolor="rgba(255,255,255,0.8)")
+    return _layout(fig, title, height)
+
+
+def rater_figure(raters: Sequence[str], mean_corr: Sequence[float], flagged: Sequence[bool],
+                 threshold: float, title: str = "Each rater vs the mean of the others") -> go.Figure:
+    values = [float(c) if c is not None and np.isfinite(c) else 0.0 for c in mean_corr]
+    fig = go.Figure(go.Bar(x=list(raters), y=values, marker_color=[FLAG_COLOR if f else OK_COLOR for f in flagged],
+                           hovertemplate="%{x}: r = %{y:.2f}<extra></extra>"))
+    fig.add_hline(y=threshold, line=dict(color=FLAG_COLOR, dash="dot"),
+                  annotation_text=f"screening threshold {threshold:.2f}", annotation_position="top left")
+    fig.update_yaxes(range=[min(-0.1, min(values, default=0) - 0.05), 1.0], title="mean Pearson r over axes",
+                     gridcolor="#eceff3")
+    fig.update_xaxes(title="rater", type="category")
+    return _layout(fig, title, 360)
+
+
+BATCH_HEADERS = ["file", *AXES, "max member spread", "duration (s)", "flags", "error"]
+
+
+def batch_rows(records: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """One row per clip of a batch; the spread column is the widest member min-max gap over axes."""
+    rows = []
+    for rec in records:
+        if rec.get("error"):
+            rows.append([rec["path"], *[None] * len(AXES), None, None, "", rec["error"]])
+            continue
+        spread = max(rec["spread"][a]["max"] - rec["spread"][a]["min"] for a in AXES)
+        rows.append([rec["path"], *[round(rec[a], 2) for a in AXES], round(spread, 2),
+                     round(rec.get("duration_s", 0.0), 2), ", ".join(rec.get("flags", [])), ""])
+    return rows
