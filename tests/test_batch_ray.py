@@ -140,3 +140,24 @@ def test_cli_ray_engine_exits_nonzero_when_inputs_fail(ray_local, corpus, logmel
     rows = out.read_text().splitlines()
     assert rows[0].startswith("path,") and len(rows) == 4
     assert "missing.wav" in rows[3] and "file not found" in rows[3]
+
+
+def test_steady_state_excludes_start_up_and_the_drained_tail():
+    from mmmos_core.batch_ray import steady_clips_per_s
+
+    # worker 1 is up at t=10, worker 2 only at t=20 (slow model load); both then finish
+    # one clip per second each until worker 1 runs dry at t=40 and worker 2 at t=45.
+    timings = [(1, float(t), 1) for t in range(10, 41)] + [(2, float(t), 1) for t in range(20, 46)]
+    assert steady_clips_per_s(timings) == pytest.approx(2.0)
+    assert steady_clips_per_s([]) == 0.0
+
+
+@needs_ray
+def test_ray_bench_reports_both_worker_counts(ray_local, logmel_model_dir):
+    from mmmos_core.batch_ray import ray_bench
+
+    result = ray_bench(str(logmel_model_dir), n_clips=32, clip_s=1.0, batch_size=4)
+    assert set(result) == {"ray_clips_per_s_1w", "ray_clips_per_s_2w", "ray_speedup_2v1"}
+    assert result["ray_clips_per_s_1w"] > 0 and result["ray_clips_per_s_2w"] > 0
+    assert result["ray_speedup_2v1"] == pytest.approx(result["ray_clips_per_s_2w"] / result["ray_clips_per_s_1w"],
+                                                      rel=0.01)
