@@ -101,6 +101,36 @@ def test_old_weight_norm_names_are_loaded(tmp_path, saved):
             assert torch.equal(loaded[name], params[name]), (fmt, name)
 
 
+def test_positional_conv_left_random_by_transformers_is_repaired(tmp_path, monkeypatch, saved):
+    """Some transformers releases report the weight_g/weight_v tensors missing and leave them random."""
+    from transformers import WavLMModel
+
+    folder, original = saved
+    state = load_file(str(folder / "model.safetensors"))
+    old = {k.replace("parametrizations.weight.original0", "weight_g")
+           .replace("parametrizations.weight.original1", "weight_v"): v for k, v in state.items()}
+    (tmp_path / "config.json").write_text((folder / "config.json").read_text())
+    torch.save(old, tmp_path / "pytorch_model.bin")
+    names = ["encoder.pos_conv_embed.conv.parametrizations.weight.original0",
+             "encoder.pos_conv_embed.conv.parametrizations.weight.original1"]
+    real = WavLMModel.from_pretrained.__func__
+
+    def buggy(cls, *args, **kwargs):
+        model, info = real(cls, *args, **kwargs)
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for n in names:
+                params[n].normal_()
+        info["missing_keys"] = set(names)
+        return model, info
+
+    monkeypatch.setattr(WavLMModel, "from_pretrained", classmethod(buggy))
+    loaded = dict(build_encoder("wavlm", {"path": str(tmp_path)}).model.named_parameters())
+    expected = dict(original.model.named_parameters())
+    for n in names:
+        assert torch.equal(loaded[n], expected[n]), n
+
+
 def test_incomplete_checkpoint_names_missing_tensors(tmp_path, saved):
     folder, _ = saved
     state = load_file(str(folder / "model.safetensors"))

@@ -262,7 +262,8 @@ class M2DEncoder(Encoder):
         return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "weights": self.settings.get("init") or self.settings.get("path") or OFFICIAL_NAME, "license": LICENSE}
+        weights = self.settings.get("init") or self.settings.get("path") or OFFICIAL_NAME
+        return {**super().describe(), "weights": weights, "license": LICENSE}
 
 
 def save_m2d_checkpoint(encoder: M2DEncoder, parent: Path, name: str = OFFICIAL_NAME,

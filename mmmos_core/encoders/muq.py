@@ -272,5 +272,5 @@ class MuQEncoder(Encoder):
         return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "weights": self.settings.get("init") or self.settings.get("path") or self.settings.get("repo"),
-                "license": LICENSE}
+        weights = self.settings.get("init") or self.settings.get("path") or self.settings.get("repo")
+        return {**super().describe(), "weights": weights, "license": LICENSE}

@@ -69,7 +69,8 @@ def _load_pretrained(folder: Path):
             model, info = WavLMModel.from_pretrained(str(folder), output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"{folder}: cannot load WavLM weights ({exc})") from None
-    missing = set(info.get("missing_keys", ()))
+    # The SpecAugment mask vector is only used in training mode; a file without it is complete.
+    missing = set(info.get("missing_keys", ())) - {"masked_spec_embed"}
     if missing or info.get("mismatched_keys"):
         # Some transformers releases never mapped weight_g/weight_v onto the parametrised
         # positional conv and left it randomly initialised: copy those tensors in by hand.
@@ -86,7 +87,8 @@ def _load_pretrained(folder: Path):
                     params[name].copy_(value)
                 missing.discard(name)
         if missing or info.get("mismatched_keys"):
-            bad = sorted(missing) + [str(m[0]) if isinstance(m, tuple) else str(m) for m in info.get("mismatched_keys", ())]
+            mismatched = [str(m[0]) if isinstance(m, tuple) else str(m) for m in info.get("mismatched_keys", ())]
+            bad = sorted(missing) + mismatched
             raise ModelLoadError(f"{weights}: not a complete WavLM checkpoint; these tensors are missing or "
                                  f"have the wrong shape: {', '.join(bad[:12])}{' ...' if len(bad) > 12 else ''}")
     normalize = False
@@ -170,5 +172,5 @@ class WavLMEncoder(Encoder):
         return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "weights": self.settings.get("init") or self.settings.get("path") or self.settings.get("repo"),
-                "license": SOURCE.license}
+        weights = self.settings.get("init") or self.settings.get("path") or self.settings.get("repo")
+        return {**super().describe(), "weights": weights, "license": SOURCE.license}

@@ -1,0 +1,100 @@
+"""TriEnc end to end: tiny WavLM + MuQ + M2D in their real on-disk formats, saved, loaded, scored."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mmmos_core import load_model
+from mmmos_core.audio import load_audio
+from mmmos_core.axes import AXES
+from mmmos_core.encoders import build_encoder
+from mmmos_core.model import MMMOSModel
+from mmmos_core.trienc import RANDOM_NOTE, TINY_M2D, TINY_M2D_NAME, build_tiny_trienc_dir
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("trienc") / "tiny"
+    return folder, build_tiny_trienc_dir(folder, members=8)
+
+
+def scores(model: MMMOSModel, clip) -> np.ndarray:
+    p = model.predict(clip)
+    return np.array([[m.scores[a] for a in AXES] for m in p.members])
+
+
+def test_saved_tiny_trienc_loads_and_scores_a_real_clip(tiny, clips):
+    folder, built = tiny
+    manifest = json.loads((folder / "mmmos.json").read_text())
+    assert {n: e["kind"] for n, e in manifest["encoders"].items()} == {"wavlm": "wavlm", "muq": "muq", "m2d": "m2d"}
+    assert (folder / "encoders" / "wavlm" / "config.json").exists()
+    assert (folder / "encoders" / "muq" / "model.safetensors").exists()
+    assert list((folder / "encoders" / TINY_M2D_NAME).glob("*.pth"))
+
+    loaded = MMMOSModel.from_pretrained(folder)
+    clip = next(c for c in clips if c.name.startswith("music_"))
+    prediction = loaded.predict(clip)
+    assert len(prediction.members) == 8
+    assert all(1.0 <= prediction.scores[a] <= 10.0 for a in AXES)
+    assert prediction.model_note == RANDOM_NOTE
+    np.testing.assert_allclose(scores(loaded, clip), scores(built, clip), atol=1e-5)
+
+
+def test_long_clip_is_scored_in_windows(tiny, clips):
+    _, model = tiny
+    audio = load_audio(clips[0])
+    long = np.tile(audio.samples, int(np.ceil(25 * audio.sample_rate / len(audio.samples))))[:25 * audio.sample_rate]
+    features = model.features(load_audio((audio.sample_rate, long), name="long"))
+    assert features.num_windows == 3
+    assert features.by_encoder["m2d"].pooled.shape == (3, 1, 5 * TINY_M2D["embed_dim"])
+    prediction = model.predict((audio.sample_rate, long), name="long")
+    assert all(1.0 <= prediction.scores[a] <= 10.0 for a in AXES)
+
+
+def test_saving_elsewhere_carries_the_encoder_files(tiny, tmp_path, clips):
+    folder, _ = tiny
+    model = MMMOSModel.from_pretrained(folder)
+    model.save_pretrained(tmp_path / "copy")
+    copy = MMMOSModel.from_pretrained(tmp_path / "copy")
+    assert (tmp_path / "copy" / "encoders" / "muq" / "model.safetensors").exists()
+    np.testing.assert_allclose(scores(copy, clips[0]), scores(model, clips[0]), atol=1e-5)
+
+
+def test_train_select_save_load_predict_with_all_three_encoders(tiny, tmp_path, clips):
+    from mmmos_core.training import SweepSettings, TrainItem, train_ensemble
+
+    folder, _ = tiny
+    encoders = {
+        "wavlm": build_encoder("wavlm", {"path": "encoders/wavlm"}, folder),
+        "muq": build_encoder("muq", {"path": "encoders/muq"}, folder),
+        "m2d": build_encoder("m2d", {"path": f"encoders/{TINY_M2D_NAME}", "arch": TINY_M2D}, folder),
+    }
+    # Labels that only need to be learnable enough for the pipeline to run: domain -> PC.
+    domain_pc = {"speech": 3.0, "music": 6.0, "sound": 4.5}
+    items = [TrainItem(c.stem, str(c), {"PQ": 5.0 + (i % 3), "PC": domain_pc[c.stem.split("_")[0]],
+                                        "CE": 5.0, "CU": 4.0 + (i % 2)})
+             for i, c in enumerate(clips)]
+    settings = SweepSettings(subsets=[["wavlm", "m2d"], ["wavlm", "muq", "m2d"]], aggregators=["mlp", "blstm_t"],
+                             losses=["utmos", "ccc"], top_k=2, epochs=2, batch_size=4, hidden=16)
+    model, report = train_ensemble(encoders, items[:12], items[12:16], items[16:], settings, name="trienc-test",
+                                   progress=lambda m: None)
+    assert len(report.members) == 8 and len(report.selected) == 2
+    model.save_pretrained(tmp_path / "trained")
+    loaded = load_model(str(tmp_path / "trained"))
+    assert set(loaded.encoders) <= {"wavlm", "muq", "m2d"} and "wavlm" in loaded.encoders
+    np.testing.assert_allclose(scores(loaded, clips[-1]), scores(model, clips[-1]), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_full_size_random_trienc():
+    model = load_model("trienc-random")
+    assert model.name == "trienc-random" and model.config.note == RANDOM_NOTE
+    assert len(model.members) == 8
+    assert MMMOSModel.encoder_shapes(dict(model.encoders.items())) == {
+        "wavlm": (13, 768), "muq": (13, 1024), "m2d": (1, 3840)}
+    t = np.arange(16000) / 16000
+    prediction = model.predict((16000, (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)))
+    assert prediction.model_note == RANDOM_NOTE and len(prediction.members) == 8
