@@ -120,6 +120,23 @@ def test_padding_is_invisible(encoder):
                                masked_mean(alone.frames, alone.mask), atol=1e-5, rtol=1e-5)
 
 
+def test_cpu_batches_are_capped_without_changing_results(encoder):
+    """Three full windows go through in forwards of at most two, as if encoded one by one."""
+    x = torch.stack([audio(2, seed=s) for s in range(3)])
+    lengths = torch.full((3,), x.shape[1])
+    seen = []
+    original = encoder._forward
+    encoder._forward = lambda w: seen.append(w.shape[0]) or original(w)
+    try:
+        together = encoder.encode(x, lengths)
+    finally:
+        del encoder._forward
+    assert seen == [2, 1]
+    for i in range(3):
+        alone = encoder.encode(x[i:i + 1], lengths[i:i + 1])
+        torch.testing.assert_close(together.frames[i:i + 1], alone.frames, atol=1e-5, rtol=1e-5)
+
+
 def test_frozen(encoder):
     assert all(not p.requires_grad for p in encoder.parameters())
     encoder.train()

@@ -24,8 +24,11 @@ MIN_CROP_S = 0.1
 
 def encode_at_real_length(waveforms: torch.Tensor, lengths: torch.Tensor,
                           forward: Callable[[torch.Tensor], torch.Tensor],
-                          sample_rate: int, frame_rate: float) -> EncoderOutput:
+                          sample_rate: int, frame_rate: float, max_batch: int | None = None) -> EncoderOutput:
     """``forward`` maps unpadded audio ``[b, n]`` to frames ``[b, L, t, D]``.
+
+    ``max_batch`` caps the items per forward call, for encoders whose activations at full
+    batch would dwarf their weights.
 
     Returns frames padded with zeros to the longest item, and a mask that is True on the
     frames that start inside each item's real audio.
@@ -37,9 +40,12 @@ def encode_at_real_length(waveforms: torch.Tensor, lengths: torch.Tensor,
     per_item: list[torch.Tensor | None] = [None] * batch
     for n in sorted(set(crops), reverse=True):
         index = [i for i, c in enumerate(crops) if c == n]
-        frames = forward(waveforms[index, :n])
-        for j, i in enumerate(index):
-            per_item[i] = frames[j]
+        step = max_batch or len(index)
+        for start in range(0, len(index), step):
+            part = index[start:start + step]
+            frames = forward(waveforms[part, :n])
+            for j, i in enumerate(part):
+                per_item[i] = frames[j]
     num_frames = max(f.shape[1] for f in per_item)
     layers, dim = per_item[0].shape[0], per_item[0].shape[2]
     out = per_item[0].new_zeros(batch, layers, num_frames, dim)

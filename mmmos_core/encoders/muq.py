@@ -41,6 +41,7 @@ SOURCE = WeightsSource(
     license=LICENSE,
 )
 SAMPLE_RATE = 24000  # fixed inside muq's MelSTFT
+CPU_MAX_BATCH = 2
 
 # MuQ-large as published (MuQConfig defaults plus the conformer fields of its w2v2_config).
 LARGE_ARCH: dict[str, Any] = {
@@ -269,7 +270,11 @@ class MuQEncoder(Encoder):
 
     @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate)
+        # The first conv block's output is 512 x 64 x 500 floats (65 MB) per 10 s window and a
+        # few are alive at once: on CPU, where batching gains little, cap the batch at 2.
+        cap = CPU_MAX_BATCH if waveforms.device.type == "cpu" else None
+        return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate,
+                                     max_batch=cap)
 
     def describe(self) -> dict[str, Any]:
         weights = self.settings.get("init") or self.settings.get("path") or self.settings.get("repo")
