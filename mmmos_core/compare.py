@@ -89,8 +89,9 @@ def _from_app_csv(raw: bytes, source: str, clip_path: Callable[[str, str], str |
             items[item] = HumanItem(item, path, r["system_id"] or None)
     notes = []
     if parsed.malformed:
-        notes.append(f"{len(parsed.malformed)} malformed row(s) skipped (lines {', '.join(map(str, parsed.malformed[:5]))}"
-                     f"{', ...' if len(parsed.malformed) > 5 else ''}), e.g. a rating cut short by a crash.")
+        shown = ", ".join(map(str, parsed.malformed[:5])) + (", ..." if len(parsed.malformed) > 5 else "")
+        notes.append(f"{len(parsed.malformed)} malformed row(s) skipped (lines {shown}), e.g. a rating cut short "
+                     "by a crash.")
     n_gold = sum(n for n, _ in gold.values())
     if n_gold:
         notes.append(f"{n_gold} gold/attention rating(s) are used to screen raters and left out of the statistics.")

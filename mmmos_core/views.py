@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .axes import AXES, AXIS_DEFINITIONS, AXIS_NAMES, SCALE_MAX, SCALE_MIN
+from .axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
 from .results import Prediction
 
 MEAN_COLOR = "#1f4e9c"
@@ -74,7 +74,7 @@ def radar_figure(prediction: Prediction | Mapping[str, Any], members: str = "lin
         text=[f"{rec[a]:.1f}" for a in AXES] + [""], textposition="top center",
         textfont=dict(color=MEAN_COLOR, size=14), hovertemplate="%{theta}: %{r:.2f}<extra>mean</extra>"))
     fig.update_layout(polar=dict(
-        radialaxis=dict(range=[SCALE_MIN, SCALE_MAX], tickvals=[2, 4, 6, 8, 10], angle=90, tickangle=90,
+        radialaxis=dict(range=[SCALE_MIN, SCALE_MAX], tickvals=[2, 4, 6, 8, 10], angle=45, tickangle=45,
                         gridcolor="#d9dde3", tickfont=dict(size=10, color="#666")),
         angularaxis=dict(direction="clockwise", rotation=90, gridcolor="#d9dde3"), bgcolor="white"))
     return _layout(fig, title, height)
@@ -115,12 +115,12 @@ def score_rows(prediction: Prediction | Mapping[str, Any]) -> list[list[Any]]:
     rows = []
     for a in AXES:
         s = rec["spread"][a]
-        rows.append([a, AXIS_NAMES[a], round(rec[a], 2), round(s["std"], 2), round(s["min"], 2), round(s["max"], 2),
-                     AXIS_DEFINITIONS[a]])
+        name = AXIS_NAMES[a] + (" (more ≠ better)" if a == "PC" else "")
+        rows.append([a, name, round(rec[a], 2), round(s["std"], 2), round(s["min"], 2), round(s["max"], 2)])
     return rows
 
 
-SCORE_HEADERS = ["axis", "name", "mean", "member std", "member min", "member max", "definition"]
+SCORE_HEADERS = ["axis", "name", "mean", "std", "min", "max"]
 
 
 def _range(*arrays: np.ndarray) -> list[float]:
@@ -149,8 +149,7 @@ def scatter_grid(pred: Mapping[str, Sequence[float]], human: Mapping[str, Sequen
                                  hovertemplate="%{text}<br>human %{x:.2f}<br>pred %{y:.2f}<extra></extra>"),
                       row, col)
         fig.update_xaxes(range=lim, title_text="human", row=row, col=col, gridcolor="#eceff3")
-        fig.update_yaxes(range=lim, title_text="predicted", row=row, col=col, gridcolor="#eceff3",
-                         scaleanchor=f"x{k + 1 if k else ''}", scaleratio=1)
+        fig.update_yaxes(range=lim, title_text="predicted", row=row, col=col, gridcolor="#eceff3")
         if stats and stats.get(a):
             xref = "x domain" if k == 0 else f"x{k + 1} domain"
             yref = "y domain" if k == 0 else f"y{k + 1} domain"

@@ -51,6 +51,7 @@ def test_score_table_rows(prediction):
     rows = score_rows(prediction)
     assert len(rows) == 4 and len(rows[0]) == len(SCORE_HEADERS)
     assert rows[0][0] == "PQ" and rows[0][2] == pytest.approx(6.5) and rows[0][4] == 6.0 and rows[0][5] == 7.0
+    assert "more ≠ better" in rows[1][1]
 
 
 def test_batch_rows_keep_errors_visible(prediction):

@@ -1,0 +1,82 @@
+"""Launch the real app in this process on a free local port, for the API and browser tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from tests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_playlist(folder: Path, clips: list[Path]) -> Path:
+    """A manifest over the shared clips, systems by domain; two are gold items with expected ranges."""
+    lines = ["id,path,system,gold,expected_PQ,expected_PC"]
+    for c in clips:
+        domain = c.name.split("_")[0]
+        if c.name.startswith("sound_musan_noise"):
+            lines.append(f"{c.stem},{c},{domain},1,1-4,")
+        elif c.name.startswith("speech_ljspeech"):
+            lines.append(f"{c.stem},{c},{domain},1,6-10,1-3")
+        else:
+            lines.append(f"{c.stem},{c},{domain},,,")
+    path = folder / "playlist.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_config(folder: Path, playlist: Path, require_play: bool = True) -> Path:
+    config = {
+        "title": "Test listening session",
+        "instructions": "Play each clip, then rate it on all four scales.",
+        "consent": "I agree that my ratings are stored.",
+        "playlists": {"Shared clips": str(playlist)},
+        "require_play": require_play,
+    }
+    path = folder / "listening.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@dataclass
+class RunningApp:
+    url: str
+    app: object
+    ratings_path: Path
+
+
+@contextmanager
+def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: bool = True,
+                concurrency: int = 2) -> Iterator[RunningApp]:
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    import app as app_module
+    from mmmos_core.settings import AppSettings
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    config = write_config(tmp, write_playlist(tmp, clips), require_play)
+    ratings = tmp / "data" / "ratings.csv"
+    settings = AppSettings.from_env({"MMMOS_MODEL": str(model_dir), "MMMOS_RATINGS_PATH": str(ratings),
+                                     "MMMOS_LISTENING_CONFIG": str(config), "MMMOS_CONCURRENCY": str(concurrency),
+                                     "MMMOS_MAX_UPLOAD_MB": "20"})
+    app = app_module.MMMOSApp(settings)
+    demo = app.build()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_kwargs())
+    try:
+        yield RunningApp(f"http://127.0.0.1:{port}/", app, ratings)
+    finally:
+        demo.close()

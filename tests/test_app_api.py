@@ -1,0 +1,205 @@
+"""The app's named endpoints, called with gradio_client against the app on a local port."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _app_harness import running_app
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from mmmos_core.axes import AXES  # noqa: E402
+from mmmos_core.ratings import COLUMNS, RatingRow, RatingsStore  # noqa: E402
+
+# Gradio's own queue code trips pandas deprecation warnings on every call; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated")
+
+AES_TRACK2 = Path(__file__).resolve().parent.parent.parent / "shared" / "aes_labels" / \
+    "audiomos2025_track2_human_annotations.jsonl"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, logmel_model_dir, clips):
+    with running_app(tmp_path_factory.mktemp("app"), logmel_model_dir, clips) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server.url, verbose=False)
+
+
+def test_named_endpoints_are_published(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/predict", "/predict_batch", "/start_session", "/rate", "/compare", "/model_info"} <= names
+
+
+def test_predict_returns_scores_members_spread_and_model(client, clips):
+    record = client.predict(handle_file(str(clips[0])), api_name="/predict")
+    assert record["file"] == clips[0].name and record["model"] == "test-logmel"
+    assert all(1.0 <= record[a] <= 10.0 for a in AXES)
+    assert len(record["members"]) == 4
+    for a in AXES:
+        values = [m[a] for m in record["members"]]
+        assert record[a] == pytest.approx(np.mean(values), abs=1e-5)
+        assert record["spread"][a]["min"] == pytest.approx(min(values), abs=1e-5)
+        assert record["spread"][a]["max"] == pytest.approx(max(values), abs=1e-5)
+    info = client.predict(api_name="/model_info")
+    assert info["loaded"] and info["name"] == "test-logmel" and len(info["members"]) == 4
+
+
+def test_a_bad_file_is_a_clear_error_and_the_app_keeps_serving(client, clips, tmp_path):
+    bad = tmp_path / "not_audio.wav"
+    bad.write_text("this is text, not sound")
+    with pytest.raises(AppError) as err:
+        client.predict(handle_file(str(bad)), api_name="/predict")
+    assert "not_audio.wav" in str(err.value) and "decode" in str(err.value)
+    assert "/tmp/gradio" not in str(err.value)
+    assert client.predict(handle_file(str(clips[1])), api_name="/predict")["file"] == clips[1].name
+
+
+def test_batch_scores_every_file_and_reports_bad_ones(client, server, clips, tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00")
+    files = [handle_file(str(c)) for c in clips[:3]] + [handle_file(str(bad))]
+    records = client.predict(files, api_name="/predict_batch")
+    assert [r["file"] for r in records] == [c.name for c in clips[:3]] + ["broken.wav"]
+    assert all(len(r["members"]) == 4 and set(r["spread"]) == set(AXES) for r in records[:3])
+    assert "decode" in records[3]["error"] and "/tmp/gradio" not in records[3]["error"]
+    # The UI's table and downloads are drawn from these records, in the CLI's formats.
+    table, csv_path, jsonl_path = server.app.render_batch(records)
+    assert list(table["file"]) == [r["file"] for r in records] and table["error"].iloc[3]
+    lines = [json.loads(x) for x in Path(jsonl_path.value["path"] if isinstance(jsonl_path.value, dict)
+                                         else jsonl_path.value).read_text().splitlines()]
+    assert [r["path"] for r in lines] == [r["file"] for r in records]
+    csv_file = csv_path.value["path"] if isinstance(csv_path.value, dict) else csv_path.value
+    header = Path(csv_file).read_text().splitlines()[0].split(",")
+    assert header[:5] == ["path", *AXES] and "error" in header
+
+
+def rate_all(client, session, n=None, scores=(6, 3, 5, 5)):
+    rated = []
+    while not session["finished"] and (n is None or len(rated) < n):
+        clip = session["clip"]["clip_id"]
+        session = client.predict(session["session_id"], clip, *scores, "", api_name="/rate")
+        assert session["saved"]["clip_id"] == clip
+        rated.append(clip)
+    return rated, session
+
+
+def test_full_rating_session_with_resume(client, server):
+    session = client.predict("resume-rater", "Shared clips", api_name="/start_session")
+    total = session["total"]
+    assert session["rated"] == 0 and session["resumed"] == 0 and total == 21
+    first, _ = rate_all(client, session, n=5)
+    again = client.predict("resume-rater", "Shared clips", api_name="/start_session")  # e.g. after a reload
+    assert again["session_id"] != session["session_id"]
+    assert again["resumed"] == 5 and again["clip"]["clip_id"] not in first
+    rest, final = rate_all(client, again)
+    assert final["finished"] and len(rest) == total - 5
+    rows = [r for r in RatingsStore(server.ratings_path).read().rows if r["rater_id"] == "resume-rater"]
+    assert sorted(r["clip_id"] for r in rows) == sorted(first + rest)
+    gold = {r["clip_id"]: r["gold_pass"] for r in rows if r["gold"] == "1"}
+    # PQ 6, PC 3: outside the noise clip's PQ 1-4, inside the speech clip's PQ 6-10 and PC 1-3.
+    assert gold == {"sound_musan_noise": "0", "speech_ljspeech_LJ001-0001": "1"}
+    assert all(r["model_id"] == "test-logmel" and r["played"] == "" for r in rows)
+
+
+@pytest.mark.parametrize("rater,args,problem", [
+    ("has space", None, "not valid"),
+    ("ok-rater", (0, 5, 5, 5), "PQ"),
+    ("ok-rater", (5, 5, 5, 11), "CU"),
+])
+def test_rating_input_is_validated(client, rater, args, problem):
+    with pytest.raises(AppError, match=problem):
+        session = client.predict(rater, "", api_name="/start_session")
+        client.predict(session["session_id"], session["clip"]["clip_id"], *args, "", api_name="/rate")
+
+
+def test_compare_on_the_audiobox_multi_rater_file(client, tmp_path):
+    if not AES_TRACK2.exists():
+        pytest.skip("no Audiobox labels")
+    lines = AES_TRACK2.read_text().splitlines()[::40][:77]  # 77 clips across the 36 systems
+    labels = tmp_path / "track2_subset.jsonl"
+    labels.write_text("\n".join(lines) + "\n")
+    rng = np.random.default_rng(0)
+    preds = []
+    for line in lines:
+        rec = json.loads(line)
+        means = {a: float(np.mean(rec[k])) for a, k in zip(AXES, ("Production_Quality", "Production_Complexity",
+                                                                 "Content_Enjoyment", "Content_Usefulness"))}
+        preds.append(json.dumps({"path": rec["data_path"], **{a: v + rng.normal(0, 0.7) for a, v in means.items()}}))
+    pred_file = tmp_path / "preds.jsonl"
+    pred_file.write_text("\n".join(preds) + "\n")
+    report, archive = client.predict(handle_file(str(labels)), "Upload predictions (JSONL from `mmmos predict`)",
+                                     handle_file(str(pred_file)), "", False, 200, 0, 0.25, 0.25, api_name="/compare")
+    assert any("pseudo-rater" in n for n in report["notes"])
+    levels = {(m["axis"], m["level"]) for m in report["metrics"]}
+    assert levels == {(a, lvl) for a in AXES for lvl in ("utterance", "system")}
+    lcc = next(m for m in report["metrics"] if m["axis"] == "PQ" and m["level"] == "utterance" and m["metric"] == "LCC")
+    assert 0.0 < lcc["ci_low"] <= lcc["value"] <= lcc["ci_high"]
+    assert len(report["agreement"]) == 4 and len(report["raters"]) == 10
+    assert report["n_items"] == 77 and archive.endswith(".zip")
+
+
+def test_compare_this_apps_ratings_by_running_the_model(client, server):
+    for k in range(3):
+        rate_all(client, client.predict(f"cmp-rater-{k}", "", api_name="/start_session"), n=21,
+                 scores=(4 + k, 3, 5 + k % 2, 6))
+    report, _ = client.predict(None, "Run the current model on the clips", None, "", True, 0, 0, 0.25, 0.25,
+                               api_name="/compare")
+    assert any("test-logmel" in n and "scored 19 of 19" in n for n in report["notes"])  # 21 clips less 2 gold
+    assert report["settings"]["z_normalise"] and report["settings"]["kind"] == "app"
+    assert {m["metric"] for m in report["metrics"]} == {"MSE", "LCC", "SRCC", "KTAU"}
+
+
+def _direct_rater(path: str, rater: str, clips: list[str]) -> None:
+    store = RatingsStore(path)
+    for k, clip in enumerate(clips):
+        store.append(RatingRow(f"proc-{rater}", rater, "Shared clips", clip, {a: 1 + (k + i) % 10 for i, a in
+                                                                          enumerate(AXES)}, comment="direct"))
+
+
+def test_twenty_raters_at_once_lose_nothing(server):
+    """10 raters through the API (threads) and 10 writing to the store (processes), 20 ratings each."""
+    clip_ids = [line.split(",")[0] for line in (Path(server.ratings_path).parent.parent / "playlist.csv")
+                .read_text().splitlines()[1:21]]
+    errors = []
+
+    def api_rater(k: int) -> None:
+        try:
+            c = Client(server.url, verbose=False)
+            rated, _ = rate_all(c, c.predict(f"conc-api-{k}", "", api_name="/start_session"), n=20,
+                                scores=(1 + k % 10, 2, 3, 4))
+            assert len(rated) == 20
+        except Exception as exc:  # surfaced below; a thread cannot fail the test itself
+            errors.append(exc)
+
+    threads = [threading.Thread(target=api_rater, args=(k,)) for k in range(10)]
+    procs = [mp.get_context("fork").Process(target=_direct_rater, args=(str(server.ratings_path), f"conc-proc-{k}",
+                                                                          clip_ids)) for k in range(10)]
+    for t in threads:
+        t.start()
+    for p in procs:
+        p.start()
+    for t in threads:
+        t.join(120)
+    for p in procs:
+        p.join(120)
+    assert not errors, errors[:3]
+    assert all(p.exitcode == 0 for p in procs)
+    result = RatingsStore(server.ratings_path).read()
+    assert result.malformed == []
+    rows = [r for r in result.rows if r["rater_id"].startswith("conc-")]
+    assert len(rows) == 400
+    assert len({(r["rater_id"], r["clip_id"]) for r in rows}) == 400
+    raw_lines = server.ratings_path.read_text().splitlines()
+    assert raw_lines.count(",".join(COLUMNS)) == 1 and all(line.count(",") >= len(COLUMNS) - 1 for line in raw_lines)

@@ -1,0 +1,178 @@
+"""A real browser (Chromium through Playwright) drives the app: upload, radar, ratings, compare.
+
+Screenshots of every tab land in tests/artifacts/ (git-ignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _app_harness import running_app
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+from mmmos_core.ratings import RatingsStore  # noqa: E402
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated")]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+AES_TRACK2 = Path(__file__).resolve().parent.parent.parent / "shared" / "aes_labels" / \
+    "audiomos2025_track2_human_annotations.jsonl"
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, logmel_model_dir, clips):
+    with running_app(tmp_path_factory.mktemp("browser-app"), logmel_model_dir, clips) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.wait_for_selector("#clip-input")
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(600)  # let plotly finish its transition before the picture
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_upload_a_clip_and_see_the_radar(page, clips):
+    page.locator("#clip-input input[type=file]").set_input_files(str(clips[0]))
+    radar = page.locator("#radar .js-plotly-plot")
+    radar.wait_for()
+    assert radar.locator(".scatterlayer .trace").count() == 5  # four members and the ensemble mean
+    assert "ensemble mean" in radar.inner_text() and "more ≠ better" in radar.inner_text()
+    page.locator("#spread .js-plotly-plot").wait_for()
+    assert "test-logmel" in page.locator("body").inner_text()  # which model scored it is always on screen
+    page.get_by_text("members as min–max band").click()
+    page.locator("#radar", has_text="member min").wait_for()
+    shot(page, "predict")
+
+
+def test_a_bad_upload_is_named_in_a_message_and_the_app_keeps_working(page, clips, tmp_path):
+    bad = tmp_path / "not_audio.wav"
+    bad.write_text("plain text pretending to be audio")
+    page.locator("#clip-input input[type=file]").set_input_files(str(bad))
+    toast = page.locator(".toast-body", has_text="not_audio.wav")
+    toast.wait_for()
+    assert "decode" in toast.inner_text()
+    shot(page, "predict_error")
+    page.locator("#clip-input button[aria-label='Clear']").first.click()
+    page.locator("#clip-input input[type=file]").set_input_files(str(clips[2]))
+    page.locator("#radar .js-plotly-plot").wait_for()
+
+
+def test_batch_table_and_downloads(page, clips):
+    open_tab(page, "Batch")
+    page.locator("#batch-files input[type=file]").set_input_files([str(c) for c in clips[3:6]])
+    page.locator("#batch-btn").click()
+    table = page.locator("#batch-table")
+    page.locator("#batch-table", has_text=clips[5].name).wait_for()
+    for c in clips[3:6]:
+        assert c.name in table.inner_text()
+    assert page.get_by_role("button", name="Download CSV").is_visible()
+    assert page.get_by_role("button", name="Download JSONL").is_visible()
+    shot(page, "batch")
+
+
+def rate_current_clip(page, scores: dict[str, int], comment: str = "") -> None:
+    page.locator("#rating-clip button[aria-label='Play']").click()
+    page.wait_for_timeout(800)  # the play event reaches the server before the rating does
+    for axis, value in scores.items():
+        page.locator(f"#rate-{axis} label").filter(has_text=str(value)).first.click()
+    if comment:
+        page.locator("#rate-comment textarea").fill(comment)
+    page.locator("#submit-rating").click()
+
+
+def test_rate_two_clips_and_find_the_rows_in_the_csv(page, server):
+    open_tab(page, "Listening test")
+    page.locator("#start-btn").click()  # without consent: refused with a message
+    page.locator(".toast-body", has_text="consent").wait_for()
+    page.locator("#consent input[type=checkbox]").check()
+    page.locator("#rater-id textarea, #rater-id input").first.fill("browser-rater")
+    page.locator("#start-btn").click()
+    position = page.locator("#clip-position")
+    position.wait_for()
+    assert "Clip 1 of 21" in position.inner_text()
+    rate_current_clip(page, {"PQ": 7, "PC": 3, "CE": 6, "CU": 5}, comment="=clean speech")
+    page.locator("#clip-position", has_text="Clip 2 of 21").wait_for()
+    shot(page, "listening")
+    rate_current_clip(page, {"PQ": 4, "PC": 8, "CE": 2, "CU": 10})
+    page.locator("#clip-position", has_text="Clip 3 of 21").wait_for()
+    rows = [r for r in RatingsStore(server.ratings_path).read().rows if r["rater_id"] == "browser-rater"]
+    assert [(r["PQ"], r["PC"], r["CE"], r["CU"]) for r in rows] == [("7", "3", "6", "5"), ("4", "8", "2", "10")]
+    assert all(r["played"] == "1" and float(r["seconds_spent"]) > 0 for r in rows)
+    assert rows[0]["comment"] == "=clean speech"  # stored defused ('=...), read back as typed
+    assert "'=clean speech" in server.ratings_path.read_text()
+
+
+def test_compare_tab_draws_the_report(page, tmp_path):
+    if not AES_TRACK2.exists():
+        pytest.skip("no Audiobox labels")
+    lines = AES_TRACK2.read_text().splitlines()[::60][:51]
+    labels = tmp_path / "track2_subset.jsonl"
+    labels.write_text("\n".join(lines) + "\n")
+    rng = np.random.default_rng(1)
+    keys = dict(PQ="Production_Quality", PC="Production_Complexity", CE="Content_Enjoyment", CU="Content_Usefulness")
+    preds = []
+    for line in lines:
+        rec = json.loads(line)
+        preds.append(json.dumps({"path": rec["data_path"],
+                                 **{a: float(np.mean(rec[k]) + rng.normal(0, 0.8)) for a, k in keys.items()}}))
+    pred_file = tmp_path / "preds.jsonl"
+    pred_file.write_text("\n".join(preds) + "\n")
+    open_tab(page, "Compare")
+    page.locator("#cmp-ratings input[type=file]").set_input_files(str(labels))
+    page.get_by_text("Upload predictions (JSONL").click()
+    page.locator("#cmp-preds input[type=file]").set_input_files(str(pred_file))
+    page.get_by_text("Options").click()
+    boot = page.locator("#cmp-nboot input[type=number]")
+    boot.fill("200")
+    boot.blur()
+    page.wait_for_timeout(500)
+    page.locator("#cmp-btn").click()
+    page.locator("#cmp-scatter .js-plotly-plot").wait_for()
+    assert "pseudo-rater" in page.locator("#cmp-notes").inner_text()
+    assert "[" in page.locator("#cmp-metrics").inner_text()  # values with their confidence intervals
+    assert "pos10" in page.locator("#cmp-raters").inner_text()
+    assert page.locator("#cmp-nboot input[type=range]").input_value() == "200"
+    shot(page, "compare")
+
+
+def test_about_tab(page):
+    open_tab(page, "About")
+    page.get_by_text("The four axes").wait_for()
+    assert "m0-mlp" in page.locator("body").inner_text()
+    shot(page, "about")
