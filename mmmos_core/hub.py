@@ -46,6 +46,6 @@ def resolve_model_dir(spec: str | os.PathLike) -> Path:
             raise ModelLoadError(
                 f"model {spec_str!r} is not in {local} nor the Hugging Face cache, and the hub could not be "
                 f"reached ({type(exc).__name__}). Where a network exists: "
-                f"`huggingface-cli download {spec_str} --local-dir {local}`") from None
+                f"`hf download {spec_str} --local-dir {local}`") from None
     raise ModelLoadError(f"{spec_str!r} is neither a known model name ({', '.join(NAMED_MODELS)}), "
                          "a model directory, nor a hub id")
