@@ -372,6 +372,10 @@ class MMMOSApp:
             self.render_batch, [records], [table, csv_dl, jsonl_dl], api_visibility="private", concurrency_limit=None)
 
     def _listening_tab(self, cfg):
+        if self.settings.ratings_at_risk:
+            gr.HTML("<div class='mmmos-banner error'><b>Ratings are not on persistent storage.</b> This Space "
+                    f"writes them to {_esc(str(self.settings.ratings_path))}, which is wiped when the Space restarts. "
+                    "Enable persistent storage (mounted at /data) or set MMMOS_RATINGS_PATH before a session.</div>")
         gr.Markdown(f"## {cfg.title}\n\n{cfg.instructions}")
         consent = gr.Checkbox(label=cfg.consent, elem_id="consent")
         with gr.Row(equal_height=False, elem_id="session-row"):
@@ -484,7 +488,7 @@ class MMMOSApp:
         return "\n".join(lines)
 
     def launch_kwargs(self) -> dict[str, Any]:
-        folders = {str(ASSETS)}
+        folders = {str(ASSETS), str(EXAMPLES_DIR)}
         for name in self.settings.listening.playlists:
             try:
                 folders.update(self.sessions.playlist(name).folders)

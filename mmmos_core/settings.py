@@ -107,6 +107,12 @@ class AppSettings:
     max_batch: int = 50
     listening: ListeningConfig = field(default_factory=ListeningConfig)
     config_path: Path = DEFAULT_CONFIG
+    on_space: bool = False  # running on Hugging Face Spaces (SPACE_ID is set there)
+
+    @property
+    def ratings_at_risk(self) -> bool:
+        """On a Space, only /data survives a restart; ratings anywhere else are lost with it."""
+        return self.on_space and not str(self.ratings_path.resolve()).startswith(str(SPACE_STORAGE) + os.sep)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "AppSettings":
@@ -125,6 +131,7 @@ class AppSettings:
             max_batch=_int_env(env, "MMMOS_MAX_BATCH", 50, 1, 10_000),
             listening=listening,
             config_path=config_path,
+            on_space=bool(env.get("SPACE_ID")),
         )
 
     def describe(self) -> dict[str, Any]:

@@ -77,7 +77,9 @@ def radar_figure(prediction: Prediction | Mapping[str, Any], members: str = "lin
         radialaxis=dict(range=[SCALE_MIN, SCALE_MAX], tickvals=[2, 4, 6, 8, 10], angle=45, tickangle=45,
                         gridcolor="#d9dde3", tickfont=dict(size=10, color="#666")),
         angularaxis=dict(direction="clockwise", rotation=90, gridcolor="#d9dde3"), bgcolor="white"))
-    return _layout(fig, title, height)
+    _layout(fig, title, height)
+    fig.update_layout(legend=dict(orientation="v", yanchor="bottom", y=0.0, x=1.0, xanchor="right"))
+    return fig
 
 
 def spread_figure(prediction: Prediction | Mapping[str, Any], title: str | None = None,

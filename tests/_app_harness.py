@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sys
 from contextlib import contextmanager
@@ -59,13 +60,22 @@ class RunningApp:
 
 @contextmanager
 def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: bool = True,
-                concurrency: int = 2) -> Iterator[RunningApp]:
+                concurrency: int = 2, examples: list[Path] | None = None) -> Iterator[RunningApp]:
+    """``examples``: clips to show as the bundled examples (assets/examples may not exist yet)."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import app as app_module
+    import mmmos_core.listening as listening
     from mmmos_core.settings import AppSettings
 
     tmp.mkdir(parents=True, exist_ok=True)
+    saved_examples = app_module.EXAMPLES_DIR
+    if examples is not None:
+        folder = tmp / "examples"
+        folder.mkdir(exist_ok=True)
+        for clip in examples:
+            shutil.copy(clip, folder / clip.name)
+        app_module.EXAMPLES_DIR = listening.EXAMPLES_DIR = folder
     config = write_config(tmp, write_playlist(tmp, clips), require_play)
     ratings = tmp / "data" / "ratings.csv"
     settings = AppSettings.from_env({"MMMOS_MODEL": str(model_dir), "MMMOS_RATINGS_PATH": str(ratings),
@@ -80,3 +90,4 @@ def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: boo
         yield RunningApp(f"http://127.0.0.1:{port}/", app, ratings)
     finally:
         demo.close()
+        app_module.EXAMPLES_DIR = listening.EXAMPLES_DIR = saved_examples

@@ -203,3 +203,54 @@ def test_twenty_raters_at_once_lose_nothing(server):
     assert len({(r["rater_id"], r["clip_id"]) for r in rows}) == 400
     raw_lines = server.ratings_path.read_text().splitlines()
     assert raw_lines.count(",".join(COLUMNS)) == 1 and all(line.count(",") >= len(COLUMNS) - 1 for line in raw_lines)
+
+
+def test_uploads_over_the_size_limit_are_refused(client, server, tmp_path):
+    import soundfile as sf
+
+    big = tmp_path / "long.wav"
+    sf.write(big, np.zeros(16000 * 660, dtype=np.int16), 16000)  # 21 MB, over MMMOS_MAX_UPLOAD_MB=20
+    with pytest.raises(ValueError, match="maximum file size"):  # gradio_client reads the limit from the app
+        client.predict(handle_file(str(big)), api_name="/predict")
+    import httpx  # and the server enforces it for anyone else
+
+    with open(big, "rb") as f:
+        response = httpx.post(server.url + "gradio_api/upload", files={"files": ("long.wav", f, "audio/wav")})
+    assert response.status_code == 413
+
+
+def make_app(tmp_path, model_spec, model=None):
+    import app as app_module
+    from mmmos_core.settings import AppSettings
+    from _app_harness import write_config, write_playlist
+
+    clips = sorted((Path(__file__).resolve().parent.parent.parent / "shared" / "audio").glob("*.wav"))[:3]
+    config = write_config(tmp_path, write_playlist(tmp_path, clips))
+    settings = AppSettings.from_env({"MMMOS_MODEL": model_spec, "MMMOS_LISTENING_CONFIG": str(config),
+                                     "MMMOS_RATINGS_PATH": str(tmp_path / "r.csv")})
+    return app_module.MMMOSApp(settings, model=model)
+
+
+def test_the_demo_model_says_so_in_a_banner(tmp_path, logmel_model_dir):
+    from mmmos_core import load_model
+
+    model = load_model(str(logmel_model_dir))
+    model.config.note = "Offline demo: small encoders trained on a few hundred clips."
+    app = make_app(tmp_path, str(logmel_model_dir), model)
+    assert "Offline demo model" in app.banner() and "few hundred clips" in app.banner()
+    assert "test-logmel" in app.banner()
+    model.config.note = ""
+    assert "Offline demo model" not in app.banner()
+
+
+def test_without_a_model_the_app_still_serves_listening_tests(tmp_path):
+    import gradio as gr
+
+    app = make_app(tmp_path, str(tmp_path / "no-model-here"))
+    assert app.model is None and "No model loaded" in app.banner() and "no-model-here" in app.banner()
+    app.build()  # every tab still lays out
+    with pytest.raises(gr.Error, match="No model is loaded"):
+        app.predict(str(tmp_path / "x.wav"))
+    session = app.api_start_session("rater-1", "")
+    saved = app.api_rate(session["session_id"], session["clip"]["clip_id"], 5, 5, 5, 5)
+    assert saved["rated"] == 1 and RatingsStore(tmp_path / "r.csv").read().rows[0]["model_id"] == ""

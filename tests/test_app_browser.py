@@ -32,7 +32,8 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, logmel_model_dir, clips):
-    with running_app(tmp_path_factory.mktemp("browser-app"), logmel_model_dir, clips) as running:
+    examples = [c for c in clips if c.name.startswith(("speech_ljspeech", "music_tabla", "sound_robin"))]
+    with running_app(tmp_path_factory.mktemp("browser-app"), logmel_model_dir, clips, examples=examples) as running:
         yield running
 
 
@@ -78,6 +79,12 @@ def test_upload_a_clip_and_see_the_radar(page, clips):
     page.get_by_text("members as min–max band").click()
     page.locator("#radar", has_text="member min").wait_for()
     shot(page, "predict")
+
+
+def test_an_example_is_one_click_away(page):
+    page.get_by_text("music tabla solo").click()
+    page.locator("#radar", has_text="music_tabla_solo.wav").wait_for()
+    assert page.locator("#radar .js-plotly-plot .scatterlayer .trace").count() == 5
 
 
 def test_a_bad_upload_is_named_in_a_message_and_the_app_keeps_working(page, clips, tmp_path):
