@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ class EmbeddingCache:
         self.max_items = max_items
         self.folder = Path(folder) if folder else None
         self._items: OrderedDict[tuple[str, str], "EncodedWindows"] = OrderedDict()
+        # The app serves requests from several threads; LRU bookkeeping must not race.
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
@@ -31,10 +34,12 @@ class EmbeddingCache:
         return self.folder / encoder_key / audio_hash[:2] / f"{audio_hash}.pt"
 
     def get(self, key: tuple[str, str]) -> "EncodedWindows | None":
-        if key in self._items:
-            self._items.move_to_end(key)
-            self.hits += 1
-            return self._items[key]
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return value
         if self.folder is not None:
             path = self._path(key)
             if path.exists():
@@ -64,13 +69,15 @@ class EmbeddingCache:
     def _remember(self, key, value) -> None:
         if self.max_items <= 0:
             return
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.max_items:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
 
     def clear(self) -> None:
-        self._items.clear()
+        with self._lock:
+            self._items.clear()
 
     def __len__(self) -> int:
         return len(self._items)

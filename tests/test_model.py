@@ -143,3 +143,27 @@ def test_with_members_reuses_encoder_instances():
     eight = model.with_members([i % 4 for i in range(8)])
     assert eight.encoders["logmel"] is model.encoders["logmel"]
     assert len(eight.members) == 8 and isinstance(eight, MMMOSModel)
+
+
+def test_embedding_cache_survives_concurrent_use():
+    import threading
+
+    model = build_model(logmel_config(), seed=9)
+    model.cache = EmbeddingCache(max_items=2)  # tiny: constant eviction under contention
+    clips = [noise(1.0, seed=s) for s in range(4)]
+    expected = [model.predict(c).scores for c in clips]
+    errors = []
+
+    def worker(k):
+        try:
+            for i in range(12):
+                assert model.predict(clips[(i + k) % 4]).scores == expected[(i + k) % 4]
+        except Exception as exc:  # surfaced below: a race shows as KeyError or wrong scores
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
