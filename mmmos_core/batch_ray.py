@@ -55,6 +55,11 @@ def _quiet_ray_data(ray) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # It would only say that we turned its bars off.
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    # A worker that fails (say, the model is missing on a node) would otherwise print its
+    # traceback several times over, from the worker (log_to_driver) and from Ray Data; the
+    # run stops with one MMMOSError naming the cause instead, and Ray's session logs keep
+    # the full story.
+    logging.getLogger("ray.data.exceptions").setLevel(logging.CRITICAL)
 
 
 def start_local_ray(num_cpus: int, num_gpus: int | None = None):
@@ -71,7 +76,7 @@ def start_local_ray(num_cpus: int, num_gpus: int | None = None):
         # ERROR: a fresh instance would otherwise warn on every run that it enabled token
         # auth (which is what a private instance should do).
         logging_level=logging.ERROR,
-        log_to_driver=True,
+        log_to_driver=False,  # see _quiet_ray_data
         # Workers find mmmos_core even when it runs from a checkout rather than an install.
         runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0",
                                   "PYTHONPATH": os.pathsep.join(
@@ -106,6 +111,13 @@ class RayScorer:
                 "done_at": np.full(n, time.time(), dtype=np.float64),
                 "busy_s": np.full(n, (time.perf_counter() - t0) / n, dtype=np.float64),
                 "cpu_s": np.full(n, (time.process_time() - c0) / n, dtype=np.float64)}
+
+
+def _session_logs(ray) -> str:
+    try:
+        return str(Path(ray._private.worker._global_node.get_session_dir_path()) / "logs")
+    except Exception:  # noqa: BLE001 - only a hint in an error message
+        return "/tmp/ray/session_latest/logs"
 
 
 def _resolve_spec(model_spec: str | None) -> str:
@@ -157,7 +169,7 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
         started_here = False
         if not ray.is_initialized():
             if address:
-                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True,
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
                          runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
                 _quiet_ray_data(ray)
             else:
@@ -184,7 +196,8 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
                 lines = [ln for ln in str(exc).splitlines() if ln.strip()]
                 cause = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "")
                 raise MMMOSError(f"the Ray run stopped ({type(exc).__name__}: {cause.strip()}); finished "
-                                 f"records are kept - rerun the same command to resume") from exc
+                                 f"records are kept - rerun the same command to resume (Ray's logs: "
+                                 f"{_session_logs(ray)})") from exc
         finally:
             if started_here:
                 ray.shutdown()
@@ -263,7 +276,11 @@ def steady_clips_per_s(timings: list[tuple]) -> float:
 def ray_bench(model_spec: str = "lite", n_clips: int = 300, clip_s: float = 2.0,
               batch_size: int = 8) -> dict[str, float]:
     """Steady-state clips/s with 1 and 2 workers (1 CPU and 1 torch thread each) on one
-    local Ray instance with 2 CPUs; actor start-up and model loading are excluded."""
+    local Ray instance with 2 CPUs; actor start-up and model loading are excluded.
+
+    Also reported, to read the clip rates on a shared machine: the workers' own CPU
+    milliseconds per clip (equal for 1 and 2 workers means the workers do not get in each
+    other's way, whatever else runs) and the 1-minute load average at the end."""
     import tempfile
 
     ray = _import_ray()
@@ -273,14 +290,18 @@ def ray_bench(model_spec: str = "lite", n_clips: int = 300, clip_s: float = 2.0,
     try:
         with tempfile.TemporaryDirectory(prefix="mmmos-ray-bench-") as tmp:
             items = _bench_clips(Path(tmp), n_clips, clip_s)
-            rates = {}
+            rates, cpu_ms = {}, {}
             for workers in (1, 2):
-                timings: list[tuple[int, float, int]] = []
+                timings: list[tuple] = []
                 _run(items, str(Path(tmp) / f"out{workers}.jsonl"), model_spec, None, workers, batch_size, 0.0,
                      progress=False, resume=False, timings=timings)
                 rates[workers] = steady_clips_per_s(timings)
+                cpu_ms[workers] = 1000.0 * sum(t[4] for t in timings) / max(1, len(timings))
     finally:
         if started_here:
             ray.shutdown()
     return {"ray_clips_per_s_1w": round(rates[1], 2), "ray_clips_per_s_2w": round(rates[2], 2),
-            "ray_speedup_2v1": round(rates[2] / rates[1], 3) if rates[1] > 0 else 0.0}
+            "ray_speedup_2v1": round(rates[2] / rates[1], 3) if rates[1] > 0 else 0.0,
+            "ray_worker_cpu_ms_per_clip_1w": round(cpu_ms[1], 2),
+            "ray_worker_cpu_ms_per_clip_2w": round(cpu_ms[2], 2),
+            "ray_bench_loadavg_1m": round(os.getloadavg()[0], 2)}

@@ -157,7 +157,8 @@ def test_ray_bench_reports_both_worker_counts(ray_local, logmel_model_dir):
     from mmmos_core.batch_ray import ray_bench
 
     result = ray_bench(str(logmel_model_dir), n_clips=32, clip_s=1.0, batch_size=4)
-    assert set(result) == {"ray_clips_per_s_1w", "ray_clips_per_s_2w", "ray_speedup_2v1"}
+    assert {"ray_clips_per_s_1w", "ray_clips_per_s_2w", "ray_speedup_2v1"} <= set(result)
     assert result["ray_clips_per_s_1w"] > 0 and result["ray_clips_per_s_2w"] > 0
+    assert result["ray_worker_cpu_ms_per_clip_1w"] > 0 and result["ray_worker_cpu_ms_per_clip_2w"] > 0
     assert result["ray_speedup_2v1"] == pytest.approx(result["ray_clips_per_s_2w"] / result["ray_clips_per_s_1w"],
                                                       rel=0.01)
