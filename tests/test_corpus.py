@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+
+from conftest import REPO, SHARED_AUDIO
+from mmmos_core import degradations as dg
+from mmmos_core.axes import AXES
+from mmmos_core.corpus import (CorpusBuilder, CorpusSettings, LabelRecipe, Source, Transform, list_recordings,
+                               split_recordings)
+from mmmos_core.priors import compute_priors
+from mmmos_core.synth import SR, espeak_available
+
+LABELS = REPO.parent / "shared" / "aes_labels"
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    if not (LABELS / "AES_natural_speech.jsonl").exists():
+        pytest.skip("no AES ratings")
+    return LabelRecipe(compute_priors(LABELS))
+
+
+def src(domain="speech", layers=1.0, kind="real", severity=0.0, name="s"):
+    return Source(name, domain, kind, np.zeros(SR, np.float32), layers, severity)
+
+
+# ---- the split ------------------------------------------------------------------------------
+def test_held_out_rule_is_fixed_and_disjoint(clips):
+    recs = list_recordings(SHARED_AUDIO)
+    train, held = split_recordings(recs)
+    assert not {r.name for r in train} & {r.name for r in held}
+    assert len(train) + len(held) == len(recs)
+    for domain in ("speech", "music", "sound"):
+        names = sorted(r.name for r in recs if r.domain == domain)
+        assert [r.name for r in held if r.domain == domain] == names[::3]  # every third, from the first
+    assert split_recordings(list(reversed(recs))) == (train, held)  # order of discovery does not matter
+
+
+# ---- the label recipe ----------------------------------------------------------------------------
+def test_pq_falls_with_every_degradation_and_with_its_strength(recipe):
+    clean = recipe.labels([(src(), 0.0)], [])
+    assert clean["PQ"] == pytest.approx(recipe.priors["speech"].mean["PQ"])
+    noise = [recipe.labels([(src(), 0.0)], [Transform("white", {}, recipe.noise(s))])["PQ"] for s in (30, 20, 10, 0)]
+    assert clean["PQ"] > noise[0] > noise[1] > noise[2] > noise[3] > 1.0
+    assert recipe.clipping(0.2) > recipe.clipping(0.02) > recipe.clipping(0.0) == 0.0
+    assert recipe.lowpass(2000) > recipe.lowpass(3000) > recipe.lowpass(6000) > recipe.lowpass(8000) == 0.0
+    assert recipe.quantisation(20) > recipe.quantisation(40)
+    assert recipe.codec(3000, 15) > recipe.codec(6000, 40)
+    one = recipe.labels([(src(), 0.0)], [Transform("a", {}, 0.7)])["PQ"]
+    two = recipe.labels([(src(), 0.0)], [Transform("a", {}, 0.7), Transform("b", {}, 0.7)])["PQ"]
+    assert two < one < clean["PQ"]  # compound damage is worse, and never sticks at the floor
+    assert two > 1.0
+
+
+def test_pc_rises_with_layers_and_content_axes_follow_pq(recipe):
+    solo = recipe.labels([(src("music"), 0.0)], [])
+    mix3 = recipe.labels([(src("music"), 0.0), (src("speech"), 0.0), (src("sound"), -3.0)], [])
+    assert mix3["PC"] > solo["PC"]
+    assert solo["PC"] == pytest.approx(recipe.priors["speech"].mean["PC"])  # one layer: the speech prior
+    # Three layers of music land on the AES music mean, by construction of the scale.
+    assert recipe.labels([(src("music", 3.0), 0.0)], [])["PC"] == pytest.approx(recipe.priors["music"].mean["PC"])
+    babble = recipe.labels([(src(), 0.0)], [Transform("babble", {}, 0.5, recipe.audible_layers(0.0, 1.0))])
+    assert babble["PC"] > recipe.labels([(src(), 0.0)], [])["PC"]
+    worse = recipe.labels([(src("music"), 0.0)], [Transform("x", {}, 1.0)])
+    p = recipe.priors["music"]
+    assert worse["CE"] - solo["CE"] == pytest.approx(p.slope_on_pq["CE"] * (worse["PQ"] - solo["PQ"]))
+    assert worse["CU"] < solo["CU"]
+    tone = recipe.labels([(src("music", kind="tone"), 0.0)], [])
+    assert tone["CE"] < solo["CE"] and tone["PQ"] == solo["PQ"]
+    for labels in (solo, mix3, worse, tone):
+        assert all(1.0 <= labels[a] <= 10.0 for a in AXES)
+
+
+# ---- the transformations -----------------------------------------------------------------------------
+def test_transformations_hit_their_stated_strength():
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * SR) / SR
+    x = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 3500 * t)).astype(np.float32)
+    for snr in (20.0, 0.0):
+        for noise in (dg.white_noise(len(x), rng), dg.coloured_noise(len(x), rng, 1.0)):
+            y = dg.add_noise(x, noise, snr)
+            assert 10 * np.log10(dg.power(x) / dg.power(y - x)) == pytest.approx(snr, abs=0.01)
+    y, frac = dg.hard_clip(x + 0.5, 0.3)  # a DC offset does not change what "30% of the peak" means
+    assert 0.3 < frac < 0.9 and np.mean(y) == pytest.approx(0.5, abs=0.05)
+    assert np.max(np.abs(y - 0.5)) == pytest.approx(np.max(np.abs(x)), rel=1e-3)
+    low = dg.lowpass(x, SR, 1000.0)
+    assert dg.power(low) == pytest.approx(0.3 ** 2 / 2, rel=0.02)  # the 3.5 kHz partial is gone
+    q, snr = dg.quantise(x, 8)
+    assert len(np.unique(q)) <= 256 and 30 < snr < 50
+    assert dg.rms_dbfs(dg.reverb(x, SR, 1.0, 0.0, rng)) == pytest.approx(dg.rms_dbfs(x), abs=0.01)
+    gaps = dg.dropouts(x, SR, 3, rng, 0.05, 0.05)
+    assert (gaps == 0).sum() >= 0.9 * 3 * 0.05 * SR
+    mixed = dg.mix([x, 10 * dg.white_noise(len(x), rng)], [0.0, -6.0])  # equal RMS first, then the gains
+    assert dg.power(mixed) == pytest.approx(1.0 + 10 ** -0.6, rel=0.05)
+    assert dg.set_rms_dbfs(x, -30.0).std() == pytest.approx(10 ** (-1.5), rel=0.01)
+
+
+# ---- the corpus ------------------------------------------------------------------------------------
+TINY = CorpusSettings(seed=3, tts_train=1, tts_proxy=1, music_train=2, music_proxy=1, textures_train=1,
+                      textures_proxy=1, tones_train=1, tones_proxy=1, hiss_train=1, hiss_proxy=1, real_clean=1,
+                      real_single=1, real_compound=1, synth_clean=1, synth_single=1, synth_compound=1,
+                      mixtures_train=4, proxy_items_per_source=1, mixtures_proxy=2, mixtures_natural=2)
+
+
+@pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
+def test_corpus_is_reproducible_and_never_trains_on_held_out_recordings(recipe, clips):
+    train, held = split_recordings(list_recordings(SHARED_AUDIO))
+    a = CorpusBuilder(recipe, TINY).build(train, held)
+    b = CorpusBuilder(recipe, TINY).build(train, held)
+    for name in ("train", "natural", "proxy"):
+        assert [i.id for i in a[name]] == [i.id for i in b[name]]
+        for x, y in zip(a[name], b[name]):
+            assert x.labels == y.labels and x.sample_rate == y.sample_rate
+            np.testing.assert_array_equal(x.samples, y.samples)
+    held_names = {r.name for r in held}
+    assert not any(set(i.sources) & held_names for i in a["train"] + a["proxy"])
+    assert {s for i in a["natural"] for s in i.sources} <= held_names
+    for item in a["train"] + a["natural"] + a["proxy"]:
+        assert np.isfinite(item.samples).all() and len(item.samples) > SR
+        assert all(1.0 <= item.labels[x] <= 10.0 for x in AXES)
+        assert item.sample_rate in (SR,) + TINY.other_rates
+    # Each degraded natural item scores lower PQ than the clean one of the same recording.
+    for item in a["natural"]:
+        if item.transforms and "mix" not in item.id:
+            clean = next(i for i in a["natural"] if i.sources == item.sources and not i.transforms)
+            assert item.labels["PQ"] < clean.labels["PQ"]
