@@ -34,9 +34,14 @@ PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 MAX_BLOCKS = 2000
 
 
-def _import_ray():
+def _import_ray(local: bool = False):
     # Ray must not phone home; set before `import ray` reads it.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if local and "ray" not in sys.modules:
+        # On Linux Ray gives its processes the machine's outward address even for a private
+        # instance; in its single-machine mode (the macOS/Windows default) they talk over
+        # 127.0.0.1 only. Read once, at import, so it only applies to runs that start here.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
         import ray.data  # noqa: F401
@@ -65,7 +70,7 @@ def _quiet_ray_data(ray) -> None:
 def start_local_ray(num_cpus: int, num_gpus: int | None = None):
     """A private Ray instance on this machine only: loopback, no dashboard, no usage stats,
     quiet. ``address="local"`` so that an unrelated cluster found on the machine is not joined."""
-    ray = _import_ray()
+    ray = _import_ray(local=True)
     ray.init(
         address="local",
         num_cpus=num_cpus,
@@ -158,7 +163,7 @@ def _ray_batches(ray, todo: list[dict[str, Any]], model_spec: str, num_workers: 
 
 def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_worker, progress,
          cpus_per_worker=1.0, resume=True, max_duration_s=DEFAULT_MAX_DURATION_S, timings=None) -> BatchSummary:
-    ray = _import_ray()
+    ray = _import_ray(local=not address)
     if batch_size < 1:
         raise MMMOSError(f"--batch-size must be at least 1, got {batch_size}")
     if cpus_per_worker <= 0 or gpus_per_worker < 0:
@@ -267,10 +272,13 @@ def steady_clips_per_s(timings: list[tuple]) -> float:
     for worker, t, *_ in timings:
         first[worker] = min(first.get(worker, t), t)
         last[worker] = max(last.get(worker, t), t)
-    t0, t1 = max(first.values()), min(last.values())
-    if t1 <= t0:
-        return 0.0
-    return sum(n for _, t, n, *_ in timings if t0 < t <= t1) / (t1 - t0)
+    # Too few batches for such a window (a worker ran dry before another had started):
+    # widen it to the end of the run, then to its start.
+    end = max(last.values())
+    for t0, t1 in ((max(first.values()), min(last.values())), (max(first.values()), end), (min(first.values()), end)):
+        if t1 > t0:
+            return sum(n for _, t, n, *_ in timings if t0 < t <= t1) / (t1 - t0)
+    return 0.0
 
 
 def ray_bench(model_spec: str = "lite", n_clips: int = 300, clip_s: float = 2.0,
@@ -283,7 +291,7 @@ def ray_bench(model_spec: str = "lite", n_clips: int = 300, clip_s: float = 2.0,
     other's way, whatever else runs) and the 1-minute load average at the end."""
     import tempfile
 
-    ray = _import_ray()
+    ray = _import_ray(local=True)
     started_here = not ray.is_initialized()
     if started_here:
         start_local_ray(2)
