@@ -211,39 +211,53 @@ def score_items(model, items: list[dict[str, Any]], base_dir: str | None = None,
     return records
 
 
-# CSV output flattens a record: the ensemble scores, their spread and the run facts.
-# Per-member scores need the nested JSONL form.
-CSV_COLUMNS = (["path", "start_time", "end_time"] + list(AXES) + [f"{a}_std" for a in AXES]
-               + ["model", "duration_s", "flags", "error"])
-_CSV_NUMERIC = {"start_time", "end_time", "duration_s", *AXES, *(f"{a}_std" for a in AXES)}
+# CSV output flattens a record with the names `mmmos predict` uses for a single run:
+# ``{axis}_{std,min,max}`` for the spread and ``{member}:{axis}`` for each member. These
+# columns come first, always, so CSVs of different shards line up; the rest follow.
+CSV_HEAD = ["path", "start_time", "end_time", *AXES, "model", "duration_s", "flags", "error"]
+_CSV_TEXT = {"path", "model", "model_note", "flags", "error"}
 
 
 def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
     """A JSONL record as one CSV row (idempotent: a row read back from CSV stays as it is)."""
-    row = {c: record.get(c) for c in CSV_COLUMNS}
-    spread = record.get("spread")
-    if isinstance(spread, dict):
-        for a in AXES:
-            row[f"{a}_std"] = (spread.get(a) or {}).get("std")
-    flags = record.get("flags")
-    if isinstance(flags, list):
-        row["flags"] = ";".join(flags)
+    row: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "members" and isinstance(value, list):
+            for m in value:
+                row.update((f"{m['name']}:{a}", m.get(a)) for a in AXES)
+        elif key == "spread" and isinstance(value, dict):
+            for axis, stats in value.items():
+                row.update((f"{axis}_{stat}", x) for stat, x in stats.items())
+        elif key == "flags" and isinstance(value, list):
+            row[key] = ";".join(value)
+        else:
+            row[key] = value
     return row
+
+
+def csv_columns(rows: Iterable[dict[str, Any]]) -> list[str]:
+    columns = list(CSV_HEAD)
+    seen = set(columns)
+    for row in rows:
+        for key in row:
+            if key not in seen:
+                seen.add(key)
+                columns.append(key)
+    return columns
 
 
 def _row_to_record(row: dict[str, str]) -> dict[str, Any]:
     record: dict[str, Any] = {}
-    for c in CSV_COLUMNS:
-        v = row.get(c)
-        if v is None or v == "":
+    for key, value in row.items():
+        if key is None or value is None or value == "":
             continue
-        if c in _CSV_NUMERIC:
-            try:
-                record[c] = float(v)
-            except ValueError:
-                record[c] = v
-        else:
-            record[c] = v
+        if key in _CSV_TEXT:
+            record[key] = value
+            continue
+        try:
+            record[key] = float(value)
+        except ValueError:
+            record[key] = value
     return record
 
 
@@ -396,10 +410,10 @@ class ResumableWriter:
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
                 if self.fmt == "csv":
-                    writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+                    rows = [flatten_record(json.loads(line)) for line in lines]
+                    writer = csv.DictWriter(f, fieldnames=csv_columns(rows))
                     writer.writeheader()
-                    for line in lines:
-                        writer.writerow(flatten_record(json.loads(line)))
+                    writer.writerows(rows)
                 else:
                     for line in lines:
                         f.write(line + "\n")
