@@ -474,19 +474,30 @@ class Progress:
         self.last = 0.0
         self.done = 0
         self.failed = 0
+        self.first: tuple[float, int] | None = None  # when the first results came, and how many
 
     def update(self, done: int, failed: int) -> None:
         self.done += done
         self.failed += failed
         now = time.monotonic()
+        if self.first is None:
+            self.first = (now, self.done)
         if self.enabled and (now - self.last >= self.every or self.done >= self.total):
             self.last = now
             self._show(now)
 
-    def _show(self, now: float) -> None:
+    def rate(self, now: float) -> float:
+        """Clips/s since the first results: start-up (workers loading the model) would
+        otherwise make the early ETAs far too long."""
+        if self.first is not None and now > self.first[0] and self.done > self.first[1]:
+            return (self.done - self.first[1]) / (now - self.first[0])
         elapsed = now - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def _show(self, now: float) -> None:
+        rate = self.rate(now)
+        settled = self.first is not None and self.done > self.first[1]
+        eta = (self.total - self.done) / rate if rate > 0 and settled else float("inf")
         text = (f"mmmos: {self.done}/{self.total} ({100.0 * self.done / self.total:.0f}%), "
                 f"{self.failed} failed, {rate:.1f} clips/s, "
                 f"ETA {_duration(eta) if math.isfinite(eta) else '?'}")
@@ -510,15 +521,22 @@ def _on_sigterm(signum, frame):
     raise _Terminated(128 + signum)
 
 
+def catch_sigterm():
+    """Make SIGTERM a clean exit (finished records are written) in the main thread; returns
+    the handler it replaced, or None off the main thread. Engines that start a runtime
+    which installs its own handler (Ray does) call it again afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def run_batch(items: list[dict[str, Any]], output: str | os.PathLike, scorer: Scorer, *,
               model_name: str | None = None, progress: bool = True, resume: bool = True) -> BatchSummary:
     """Score ``items`` into ``output`` with ``scorer`` (todo items -> batches of records, any
     order), resuming an earlier run. SIGTERM (a preempted job) is turned into a clean exit
     that keeps the finished records."""
     t0 = time.monotonic()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = catch_sigterm()
     try:
         with ResumableWriter(output, resume=resume) as writer:
             done = writer.done_keys(model=model_name)

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .audio import DEFAULT_MAX_DURATION_S
-from .batch_io import BatchSummary, model_name_of, run_batch, score_items
+from .batch_io import BatchSummary, catch_sigterm, model_name_of, run_batch, score_items
 from .errors import MMMOSError
 
 RAY_HINT = "the Ray engine needs the optional extra: pip install -r requirements-ray.txt (or mmmos[ray])"
@@ -181,6 +181,7 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
                 workers = num_workers if num_workers > 0 else (os.cpu_count() or 1)
                 start_local_ray(max(1, math.ceil(workers * cpus_per_worker)))
             started_here = True
+            catch_sigterm()  # Ray's core replaced it with one that dies without writing the parts
         else:
             _quiet_ray_data(ray)
         try:

@@ -275,3 +275,39 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, corpus, logmel_model
     assert sorted(Path(p).name for p in seen) == ["empty.wav", "junk.wav", "missing.wav", "nan.wav"]
     assert (summary.scored, summary.failed, summary.skipped) == (1, 3, 7)
     assert "error" not in _lines(out)[9]
+
+
+def test_sigterm_keeps_finished_records(tmp_path):
+    """A preempted job gets SIGTERM: what it finished is on disk and a rerun skips it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, ready = tmp_path / "o.jsonl", tmp_path / "ready"
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from mmmos_core.batch_io import run_batch
+items = [{{"path": f"c{{i}}.wav"}} for i in range(6)]
+def scorer(todo):
+    yield [{{"path": it["path"], "PQ": 5.0, "model": "fake"}} for it in todo[:3]]
+    open({str(ready)!r}, "w").close()
+    time.sleep(60)
+run_batch(items, {str(out)!r}, scorer, progress=False)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists()
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists()
+    with ResumableWriter(out) as w:
+        assert w.done_keys() == {item_key({"path": f"c{i}.wav"}) for i in range(3)}
