@@ -126,14 +126,18 @@ def _session_logs(ray) -> str:
 
 
 def _resolve_spec(model_spec: str | None) -> str:
-    """A model directory as an absolute path (workers do not share the driver's working
-    directory); named models the workers resolve themselves. Fails here, before Ray starts."""
-    from .hub import DEFAULT_MODEL, resolve_model_dir
+    """Check the model here, before Ray starts, and say how workers find it: a model
+    directory as an absolute path (workers do not share the driver's working directory);
+    a named model or hub id as it is, so each node resolves it in its own installation."""
+    from .hub import DEFAULT_MODEL, NAMED_MODELS, resolve_model_dir
 
     spec = model_spec or DEFAULT_MODEL
     if spec == "trienc-random":
         return spec
-    return str(resolve_model_dir(spec).resolve())
+    resolved = resolve_model_dir(spec)
+    if spec in NAMED_MODELS or not Path(spec).expanduser().exists():
+        return spec
+    return str(resolved.resolve())
 
 
 def _ray_batches(ray, todo: list[dict[str, Any]], model_spec: str, num_workers: int, batch_size: int,
