@@ -20,7 +20,7 @@ import pandas as pd
 
 from mmmos_core import AXES, AXIS_DEFINITIONS, AXIS_NAMES, AudioInputError, MMMOSError, __version__, load_model
 from mmmos_core import views
-from mmmos_core.cli import flat_record
+from mmmos_core.batch_io import csv_columns, flatten_record
 from mmmos_core.compare import (CompareReport, build_report, load_human_ratings, metrics_wide, predictions_from_file,
                                 predictions_from_model)
 from mmmos_core.hub import ASSETS
@@ -517,12 +517,9 @@ def _api_record(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _records_csv(records: list[dict[str, Any]]) -> str:
-    rows = [flat_record(r) for r in records]
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
+    rows = [flatten_record(r) for r in records]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer = csv.DictWriter(buf, fieldnames=csv_columns(rows))
     writer.writeheader()
     # File names are user input: defuse formulas before a spreadsheet opens them.
     writer.writerows({k: sanitize_cell(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows)

@@ -261,6 +261,23 @@ def _row_to_record(row: dict[str, str]) -> dict[str, Any]:
     return record
 
 
+def read_output_records(output: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """The records of a finished output file (JSONL or CSV by extension)."""
+    path = Path(output)
+    with open(path, encoding="utf-8", newline="") as f:
+        if output_format(path) == "csv":
+            for row in csv.DictReader(f):
+                yield _row_to_record(row)
+            return
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+
 # ---- resumable output --------------------------------------------------------------------
 
 def output_format(output: str | os.PathLike) -> str:

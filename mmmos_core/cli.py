@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 from .axes import AXES
-from .errors import AudioInputError, MMMOSError
-
-PROGRESS_MIN_ITEMS = 4
-
+from .errors import MMMOSError
 
 # ---- predict ---------------------------------------------------------------------
 def _input_items(args) -> list[dict[str, Any]]:
@@ -29,82 +23,50 @@ def _input_items(args) -> list[dict[str, Any]]:
     return items
 
 
-def flat_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A JSONL record as one CSV row: members and spread become columns."""
-    row = {k: v for k, v in record.items() if k not in ("members", "spread", "flags")}
-    if "flags" in record:
-        row["flags"] = ";".join(record["flags"])
-    for axis, s in record.get("spread", {}).items():
-        for stat, v in s.items():
-            row[f"{axis}_{stat}"] = v
-    for m in record.get("members", []):
-        for axis in AXES:
-            row[f"{m['name']}:{axis}"] = m[axis]
-    return row
-
-
-def write_records(records: list[dict[str, Any]], output: str | None) -> None:
-    if output and output.lower().endswith(".csv"):
-        rows = [flat_record(r) for r in records]
-        fields: list[str] = []
-        for r in rows:
-            fields += [k for k in r if k not in fields]
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-        text = buf.getvalue()
-    else:
-        text = "".join(json.dumps(r) + "\n" for r in records)
-    if output in (None, "-"):
-        sys.stdout.write(text)
-        return
-    tmp = Path(output + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, output)
-
-
-def _progress(items: list, enabled: bool) -> Iterable:
-    if not enabled or len(items) < PROGRESS_MIN_ITEMS:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc="scoring", unit="clip", file=sys.stderr)
+def _report_errors(records: Iterable[dict[str, Any]]) -> None:
+    for record in records:
+        if record.get("error"):
+            print(f"mmmos: {record['error']}", file=sys.stderr)
 
 
 def cmd_predict(args) -> int:
-    from . import load_model
-    from .results import error_record
+    from .batch_io import read_output_records, run_local_predict, score_items
 
     items = _input_items(args)
+    to_file = args.output not in (None, "-")
     if args.engine == "ray":
-        if not args.output:
+        if not to_file:
             raise MMMOSError("--engine ray needs --output FILE (results are written in resumable parts)")
         from .batch_ray import run_ray_predict
 
         summary = run_ray_predict(items, args.output, args.model, args.address, args.num_workers,
-                                  args.batch_size, args.gpus_per_worker, progress=not args.quiet)
-        return 1 if summary.failed else 0
-    model = load_model(args.model, device=args.device)
-    model.max_duration_s = args.max_duration
-    records, failed = [], 0
-    bar = _progress(items, not args.quiet)
-    results = model.predict_many(iter(bar), chunk=args.batch_size)
-    for item, result in zip(items, results):
-        if isinstance(result, AudioInputError):
-            failed += 1
-            print(f"mmmos: {result}", file=sys.stderr)
-            records.append(error_record(item["path"], str(result)))
-        else:
-            record = result.to_record()
-            for key in ("start_time", "end_time"):
-                if item.get(key) is not None:
-                    record[key] = item[key]
-            records.append(record)
-    write_records(records, args.output)
-    if failed:
-        print(f"mmmos: {failed} of {len(items)} inputs failed (see their error records)", file=sys.stderr)
-    return 1 if failed else 0
+                                  args.batch_size, args.gpus_per_worker, progress=not args.quiet,
+                                  max_duration_s=args.max_duration)
+    elif to_file:
+        # Written in parts and merged atomically: a rerun into the same file resumes.
+        summary = run_local_predict(items, args.output, args.model, args.batch_size, progress=not args.quiet,
+                                    max_duration_s=args.max_duration, device=args.device)
+        print(summary.line(), file=sys.stderr)
+    else:
+        from . import load_model
+
+        model = load_model(args.model, device=args.device)
+        model.max_duration_s = args.max_duration
+        failed = 0
+        for i in range(0, len(items), args.batch_size):
+            records = score_items(model, items[i:i + args.batch_size], chunk=args.batch_size)
+            _report_errors(records)
+            failed += sum(1 for r in records if r.get("error"))
+            sys.stdout.write("".join(json.dumps(r) + "\n" for r in records))
+            sys.stdout.flush()
+        if failed:
+            print(f"mmmos: {failed} of {len(items)} inputs failed (see their error records)", file=sys.stderr)
+        return 1 if failed else 0
+    if summary.failed:
+        _report_errors(read_output_records(args.output))
+        print(f"mmmos: {summary.failed} of {len(items)} inputs failed (see their error records in "
+              f"{args.output})", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 # ---- train -----------------------------------------------------------------------
