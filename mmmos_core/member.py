@@ -44,6 +44,7 @@ class FeatureBatch:
     weights: torch.Tensor  # [B] seconds of real audio
     clip_index: torch.Tensor  # [B] which clip each window belongs to
     num_clips: int
+    memo: dict = field(default_factory=dict, repr=False)  # member inputs shared within this batch
 
     @classmethod
     def from_clips(cls, clips: list[ClipFeatures], encoders: list[str] | None = None,
@@ -104,11 +105,29 @@ class Member(nn.Module):
             return torch.einsum("bl...,l->b...", x, w)
         return x[:, 0]
 
-    def forward(self, batch: FeatureBatch) -> torch.Tensor:
-        """Window-level z-scored predictions [B, 4]."""
+    def prepared_input(self, batch: FeatureBatch) -> torch.Tensor:
+        """What the aggregator reads: per-encoder L2-normalised features, concatenated.
+
+        Pooled [B, In] for the MLP, binned sequence [B, S, In] for the BLSTMs. Without
+        learned layer weights the input only depends on the encoder subset, so members
+        that share it compute it once per batch (at inference).
+        """
+        key = (tuple(self.config.encoders), self.uses_sequence)
+        shareable = not self.layer_logits and not torch.is_grad_enabled()
+        if shareable and key in batch.memo:
+            return batch.memo[key]
         if self.uses_sequence:
             parts = [l2_normalise(self._mix(n, batch.sequence[n])) for n in self.config.encoders]
-            seq = torch.cat(parts, dim=-1) * batch.sequence_mask[..., None]
-            return self.aggregator(None, seq, batch.sequence_mask)
-        pooled = torch.cat([l2_normalise(self._mix(n, batch.pooled[n])) for n in self.config.encoders], dim=-1)
-        return self.aggregator(pooled)
+            x = torch.cat(parts, dim=-1) * batch.sequence_mask[..., None]
+        else:
+            x = torch.cat([l2_normalise(self._mix(n, batch.pooled[n])) for n in self.config.encoders], dim=-1)
+        if shareable:
+            batch.memo[key] = x
+        return x
+
+    def forward(self, batch: FeatureBatch) -> torch.Tensor:
+        """Window-level z-scored predictions [B, 4]."""
+        x = self.prepared_input(batch)
+        if self.uses_sequence:
+            return self.aggregator(None, x, batch.sequence_mask)
+        return self.aggregator(x)

@@ -176,11 +176,9 @@ class MMMOSModel(nn.Module):
     def member_scores(self, clips: list[ClipFeatures]) -> torch.Tensor:
         """[M, clips, 4] scores on the 1-10 scale; the encoders already ran once per clip."""
         batch = FeatureBatch.from_clips(clips, with_sequence=self.needs_sequence, device=self.device)
-        out = []
-        for member in self.members:
-            z = batch.clip_average(member(batch))
-            out.append(self.denormalise(z))
-        return torch.stack(out)
+        windows = torch.stack([member(batch) for member in self.members])  # [M, B, 4]
+        z = torch.stack([batch.clip_average(w) for w in windows])
+        return self.denormalise(z)
 
     def predict(self, x: AudioLike, *, name: str | None = None, start_time: float | None = None,
                 end_time: float | None = None) -> Prediction:
