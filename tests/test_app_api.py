@@ -17,6 +17,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from mmmos_core.axes import AXES  # noqa: E402
+from mmmos_core.batch_io import CSV_HEAD  # noqa: E402
 from mmmos_core.ratings import COLUMNS, RatingRow, RatingsStore  # noqa: E402
 
 # Gradio's own queue code trips pandas deprecation warnings on every call; not ours to fix.
