@@ -17,6 +17,7 @@ from typing import Callable
 
 from ..errors import ModelLoadError
 from ..hub import mmmos_home
+from .base import Encoder
 
 
 @dataclass(frozen=True)
@@ -138,3 +139,26 @@ def copy_into_model_dir(resolved: Path, relative: str, model_dir: Path) -> None:
         shutil.copytree(resolved, target, dirs_exist_ok=True)
     else:
         shutil.copy2(resolved, target)
+
+
+class PretrainedEncoder(Encoder):
+    """An encoder built from a published checkpoint that `find_weights` located.
+
+    Subclasses set ``settings`` (their JSON config), ``resolved`` (the checkpoint found, or
+    None for random weights) and ``weights_id`` (a fingerprint of that checkpoint).
+    """
+
+    settings: dict
+    resolved: Path | None = None
+    weights_id: str = ""
+
+    def save(self, model_dir: Path) -> None:
+        # A checkpoint named relative to the model directory travels with the model.
+        path = self.settings.get("path")
+        if path and not Path(path).expanduser().is_absolute() and self.resolved is not None:
+            copy_into_model_dir(self.resolved, path, model_dir)
+
+    @property
+    def cache_id(self) -> str:
+        base = super().cache_id
+        return f"{base}-{self.weights_id}" if self.weights_id else base

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from ..errors import ModelLoadError
-from .base import Encoder, EncoderOutput
-from .checkpoints import WeightsSource, copy_into_model_dir, find_weights, weights_fingerprint
+from .base import EncoderOutput
+from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
 from .cropping import encode_at_real_length
 
 OFFICIAL_NAME = "m2d_clap_vit_base-80x1001p16x16-240128_AS-FT_enconly"
@@ -164,7 +164,7 @@ def _missing_files(path: Path) -> list[str]:
     return [] if _weights_file(path) is not None else ["a .pth weights file"]
 
 
-class M2DEncoder(Encoder):
+class M2DEncoder(PretrainedEncoder):
     kind = "m2d"
 
     def __init__(self, backbone: M2DBackbone, sample_rate: int, settings: dict[str, Any], weights_id: str = "",
@@ -228,16 +228,6 @@ class M2DEncoder(Encoder):
 
     def config(self) -> dict[str, Any]:
         return {**self.settings, "license": LICENSE}
-
-    def save(self, model_dir: Path) -> None:
-        path = self.settings.get("path")
-        if path and not Path(path).expanduser().is_absolute() and self.resolved is not None:
-            copy_into_model_dir(self.resolved, path, model_dir)
-
-    @property
-    def cache_id(self) -> str:
-        base = super().cache_id
-        return f"{base}-{self.weights_id}" if self.weights_id else base
 
     # ---- inference -------------------------------------------------------------------
     def normalised_log_mel(self, x: torch.Tensor) -> torch.Tensor:

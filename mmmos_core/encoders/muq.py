@@ -28,8 +28,8 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError
-from .base import Encoder, EncoderOutput
-from .checkpoints import WeightsSource, copy_into_model_dir, find_weights, weights_fingerprint
+from .base import EncoderOutput
+from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
 from .cropping import encode_at_real_length
 
 LICENSE = "CC BY-NC 4.0 (MuQ weights: non-commercial use only)"
@@ -189,7 +189,7 @@ def save_muq_checkpoint(muq, config: dict[str, Any], folder: Path) -> Path:
     return folder
 
 
-class MuQEncoder(Encoder):
+class MuQEncoder(PretrainedEncoder):
     kind = "muq"
 
     def __init__(self, muq, muq_config: dict[str, Any], settings: dict[str, Any], weights_id: str = "",
@@ -234,16 +234,6 @@ class MuQEncoder(Encoder):
         out = dict(self.settings)
         out["license"] = LICENSE
         return out
-
-    def save(self, model_dir: Path) -> None:
-        path = self.settings.get("path")
-        if path and not Path(path).expanduser().is_absolute() and self.resolved is not None:
-            copy_into_model_dir(self.resolved, path, model_dir)
-
-    @property
-    def cache_id(self) -> str:
-        base = super().cache_id
-        return f"{base}-{self.weights_id}" if self.weights_id else base
 
     # ---- inference -------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

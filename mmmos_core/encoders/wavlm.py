@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError
-from .base import Encoder, EncoderOutput
-from .checkpoints import WeightsSource, copy_into_model_dir, find_weights, weights_fingerprint
+from .base import EncoderOutput
+from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
 from .cropping import encode_at_real_length
 
 SOURCE = WeightsSource(
@@ -101,7 +101,7 @@ def _load_pretrained(folder: Path):
     return model, normalize, weights
 
 
-class WavLMEncoder(Encoder):
+class WavLMEncoder(PretrainedEncoder):
     kind = "wavlm"
 
     def __init__(self, model, settings: dict[str, Any], normalize: bool = False, weights_id: str = "",
@@ -149,16 +149,6 @@ class WavLMEncoder(Encoder):
         if out.get("init") != "random":
             out["license"] = SOURCE.license
         return out
-
-    def save(self, model_dir: Path) -> None:
-        path = self.settings.get("path")
-        if path and not Path(path).expanduser().is_absolute() and self.resolved is not None:
-            copy_into_model_dir(self.resolved, path, model_dir)
-
-    @property
-    def cache_id(self) -> str:
-        base = super().cache_id
-        return f"{base}-{self.weights_id}" if self.weights_id else base
 
     # ---- inference -------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
