@@ -1,0 +1,221 @@
+"""Build MMMOS-lite, the offline default model in assets/mmmos-lite, with one command.
+
+    python -m scripts.build_lite_model            # (re)build assets/mmmos-lite
+    python -m scripts.build_lite_model --check    # rebuild into a temp dir, compare to the shipped one
+
+Every step is seeded and runs single-threaded with deterministic torch kernels, so a
+rebuild on the same software stack reproduces the shipped weights (compared to 1e-6).
+Needs ../shared/audio, ../shared/aes_labels and espeak-ng.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "assets" / "mmmos-lite"
+TOLERANCE = 1e-6
+
+NOTE = ("offline demo model (MMMOS-lite): hand-designed acoustic features and small heads trained on "
+        "synthetic degradations and mixtures with recipe labels, not on human ratings; a stand-in until "
+        "the TriEnc weights are trained")
+DESCRIPTION = ("MMMOS-lite: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained by "
+               "the MMMOS pipeline on real recordings and synthetic sounds with controlled degradations. "
+               "See MODEL_CARD.md.")
+
+
+def deterministic() -> None:
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.set_num_threads(1)  # a fixed reduction order: thread count changes float sums
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(0)
+
+
+def feature_statistics(encoder, items):
+    """Per-descriptor mean and std of the training items' pooled (whole-window) descriptors.
+
+    Pooled, not per-frame or per-bin: the members L2-normalise what they see, so the
+    scale that matters is the pooled vector's, and frame-level spread (several times
+    larger for e.g. frame level) would shrink it towards the constant channel. Sequence
+    bins then come out somewhat larger than unit scale; the encoder's soft limit bounds
+    them.
+    """
+    import torch
+
+    from mmmos_core.audio import Audio
+    from mmmos_core.features import WindowSettings
+    from mmmos_core.windows import cut_windows, window_spans
+
+    ws = WindowSettings()
+    rows = []
+    with torch.inference_mode():
+        for item in items:
+            audio = Audio(item.samples, item.sample_rate)
+            x = audio.resampled(encoder.sample_rate)
+            w = cut_windows(x, encoder.sample_rate, window_spans(audio.duration_s, ws.window_s, ws.hop_s), ws.window_s)
+            raw, mask = encoder.raw_features(w.samples, w.lengths)
+            m = mask.double()[..., None]
+            rows.append((raw.double() * m).sum(1) / m.sum(1).clamp(min=1.0))  # [windows, F]
+    pooled = torch.cat(rows)
+    return pooled.mean(0).float(), pooled.std(0, unbiased=False).float()
+
+
+def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = 60, progress=None) -> dict[str, Any]:
+    deterministic()
+    import numpy as np
+
+    from mmmos_core.audio import Audio
+    from mmmos_core.corpus import CorpusBuilder, CorpusSettings, LabelRecipe, list_recordings, split_recordings
+    from mmmos_core.encoders.acoustic import AcousticEncoder
+    from mmmos_core.priors import compute_priors
+    from mmmos_core.synth import espeak_version
+    from mmmos_core.training import SweepSettings, TrainItem, train_ensemble
+
+    say = progress or (lambda m: print(m, file=sys.stderr, flush=True))
+    t0 = time.time()
+    priors = compute_priors(labels_dir)
+    recipe = LabelRecipe(priors)
+    train_recs, held_out = split_recordings(list_recordings(audio_dir))
+    settings = CorpusSettings(seed=0)
+    say(f"building the corpus from {len(train_recs)} training recordings (held out: "
+        f"{', '.join(r.name for r in held_out)})")
+    sets = CorpusBuilder(recipe, settings).build(train_recs, held_out)
+    say(f"corpus: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()) + f" items ({time.time() - t0:.0f} s)")
+
+    raw_encoder = AcousticEncoder()
+    mean, std = feature_statistics(raw_encoder, sets["train"])
+    encoder = raw_encoder.with_statistics(mean, std)
+    say(f"descriptor statistics over the training bins ({time.time() - t0:.0f} s)")
+
+    def items(name):
+        return [TrainItem(i.id, Audio(i.samples, i.sample_rate, source=i.id), i.labels) for i in sets[name]]
+
+    sweep = SweepSettings(subsets=[["acoustic"]], aggregators=["mlp", "blstm", "blstm_t"],
+                          losses=["utmos", "contrastive", "dcq", "ccc"], top_k=6, epochs=epochs, lr=1e-3,
+                          batch_size=32, hidden=128, seed=0, cache_dir=None)
+    extra = {
+        "lite": {
+            "held_out_recordings": [r.name for r in held_out],
+            "training_recordings": [r.name for r in train_recs],
+            "corpus_items": {k: len(v) for k, v in sets.items()},
+            "corpus_seed": settings.seed,
+            "espeak_ng": espeak_version(),
+            "label_recipe": "mmmos_core.corpus.LabelRecipe",
+            "built_with": {"torch": __import__("torch").__version__, "numpy": np.__version__,
+                           "python": platform.python_version()},
+        }
+    }
+    model, report = train_ensemble({"acoustic": encoder}, items("train"), items("natural"), items("proxy"),
+                                   sweep, name="mmmos-lite", description=DESCRIPTION, note=NOTE,
+                                   licenses=["Apache-2.0 (model weights, trained by this project)"],
+                                   extra=extra, progress=say)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in (out_dir / "members").glob("*.safetensors") if (out_dir / "members").exists() else []:
+        old.unlink()  # a previous build's members must not linger beside the new manifest
+    model.save_pretrained(out_dir)
+    sweep_summary = [{"name": m.name, "natural": m.natural["mean"], "proxy": m.proxy["mean"],
+                      "rank_natural": m.rank_natural, "rank_proxy": m.rank_proxy, "selected": m.selected}
+                     for m in report.members]
+    (out_dir / "sweep.json").write_text(json.dumps({"members": sweep_summary, "selected": report.selected},
+                                                   indent=1, default=float) + "\n")
+    say(f"trained and saved to {out_dir} ({time.time() - t0:.0f} s)")
+    return {"sets": sets, "held_out": held_out, "report": report, "priors": priors, "seconds": time.time() - t0}
+
+
+def compare(built: Path, shipped: Path, tolerance: float = TOLERANCE) -> list[str]:
+    """Differences between two model directories beyond ``tolerance`` (empty: they match)."""
+    from safetensors.torch import load_file
+
+    problems = []
+    a, b = json.loads((built / "mmmos.json").read_text()), json.loads((shipped / "mmmos.json").read_text())
+
+    def walk(x, y, path):
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                if k not in x or k not in y:
+                    problems.append(f"mmmos.json {path}/{k}: only in one of them")
+                else:
+                    walk(x[k], y[k], f"{path}/{k}")
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                problems.append(f"mmmos.json {path}: lengths {len(x)} vs {len(y)}")
+            for i, (u, v) in enumerate(zip(x, y)):
+                walk(u, v, f"{path}[{i}]")
+        elif isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):
+            if abs(float(x) - float(y)) > tolerance * max(1.0, abs(float(y))):
+                problems.append(f"mmmos.json {path}: {x} vs {y}")
+        elif x != y:
+            problems.append(f"mmmos.json {path}: {x!r} vs {y!r}")
+
+    walk(a, b, "")
+    files_a = sorted(p.relative_to(built).as_posix() for p in (built / "members").glob("*.safetensors"))
+    files_b = sorted(p.relative_to(shipped).as_posix() for p in (shipped / "members").glob("*.safetensors"))
+    if files_a != files_b:
+        problems.append(f"member files differ: {files_a} vs {files_b}")
+    for rel in set(files_a) & set(files_b):
+        ta, tb = load_file(str(built / rel)), load_file(str(shipped / rel))
+        if set(ta) != set(tb):
+            problems.append(f"{rel}: tensor names differ")
+            continue
+        for k in ta:
+            if ta[k].shape != tb[k].shape:
+                problems.append(f"{rel}:{k}: shape {tuple(ta[k].shape)} vs {tuple(tb[k].shape)}")
+                continue
+            diff = (ta[k].double() - tb[k].double()).abs().max().item() if ta[k].numel() else 0.0
+            if diff > tolerance:
+                problems.append(f"{rel}:{k}: max difference {diff:.3g}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.build_lite_model", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory to write")
+    parser.add_argument("--check", action="store_true",
+                        help="rebuild into a temporary directory and compare with --out (nothing is written there)")
+    parser.add_argument("--audio-dir", type=Path, default=REPO.parent / "shared" / "audio")
+    parser.add_argument("--labels-dir", type=Path, default=REPO.parent / "shared" / "aes_labels")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--no-card", action="store_true", help="skip the checks and MODEL_CARD.md")
+    args = parser.parse_args(argv)
+
+    from mmmos_core.errors import MMMOSError
+
+    try:
+        if args.check:
+            if not (args.out / "mmmos.json").exists():
+                print(f"nothing to compare with: {args.out} has no mmmos.json", file=sys.stderr)
+                return 2
+            with tempfile.TemporaryDirectory(prefix="mmmos-lite-check-") as tmp:
+                build(Path(tmp), args.audio_dir, args.labels_dir, args.epochs)
+                problems = compare(Path(tmp), args.out)
+            if problems:
+                print(f"REBUILD DIFFERS from {args.out} ({len(problems)} differences):", file=sys.stderr)
+                for p in problems[:30]:
+                    print("  " + p, file=sys.stderr)
+                return 1
+            print(f"rebuild matches {args.out} (manifest numbers and every member tensor within {TOLERANCE:g})")
+            return 0
+        result = build(args.out, args.audio_dir, args.labels_dir, args.epochs)
+        if not args.no_card:
+            from scripts.lite_card import write_card
+
+            write_card(args.out, result)
+        return 0
+    except MMMOSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

