@@ -174,14 +174,15 @@ def test_compare_tab_draws_the_report(page, tmp_path):
     page.get_by_text("Options").click()
     boot = page.locator("#cmp-nboot input[type=number]")
     boot.fill("200")
+    boot.press("Enter")
     boot.blur()
-    page.wait_for_timeout(500)
+    # Gradio syncs the number box into the slider asynchronously; wait until it has (auto-retried).
+    playwright_api.expect(page.locator("#cmp-nboot input[type=range]")).to_have_value("200", timeout=15000)
     page.locator("#cmp-btn").click()
     page.locator("#cmp-scatter .js-plotly-plot").wait_for()
     assert "pseudo-rater" in page.locator("#cmp-notes").inner_text()
     assert "[" in page.locator("#cmp-metrics").inner_text()  # values with their confidence intervals
     assert "pos10" in page.locator("#cmp-raters").inner_text()
-    assert page.locator("#cmp-nboot input[type=range]").input_value() == "200"
     shot(page, "compare")
 
 
