@@ -326,7 +326,7 @@ class CorpusSettings:
     textures_proxy: int = 8
     tones_train: int = 4
     tones_proxy: int = 2
-    hiss_train: int = 6
+    hiss_train: int = 4
     hiss_proxy: int = 2
     real_clean: int = 4
     real_single: int = 22
@@ -334,7 +334,7 @@ class CorpusSettings:
     synth_clean: int = 2
     synth_single: int = 9
     synth_compound: int = 3
-    mixtures_train: int = 700
+    mixtures_train: int = 1000
     proxy_items_per_source: int = 4
     mixtures_proxy: int = 80
     mixtures_natural: int = 30
@@ -379,7 +379,9 @@ class CorpusBuilder:
             out.append(Source(f"{prefix}tone{i:02d}", "music", "tone", syn.samples, syn.layers))
         for i in range(hiss):
             n = int(rng.uniform(s.min_s, s.max_s) * SR)
-            x = dg.white_noise(n, rng) if i % 2 == 0 else dg.coloured_noise(n, rng, 1.0)
+            # White only: pink and brown noise are too close to real ambiences (traffic,
+            # wind, a room), which are content, not defects.
+            x = dg.white_noise(n, rng)
             out.append(Source(f"{prefix}hiss{i:02d}", "sound", "hiss", (0.1 * x).astype(np.float32), 1.0,
                               self.recipe.noise(HISS_SNR_DB)))
         return out
@@ -427,7 +429,8 @@ class CorpusBuilder:
         if count >= 2 and rng.random() < 0.35:
             # Band-limiting under added noise is common in the wild (a phone call in a
             # cafe) and hard: the noise fills the missing band. Make sure it is seen.
-            kinds = [str(rng.choice(["lowpass", "codec"])), str(rng.choice(["white", "pink", "brown", "babble"]))]
+            kinds = [str(rng.choice(["lowpass", "codec"])),
+                     str(rng.choice(["white", "pink", "brown", "babble", "quantise"]))]
             rest = [k for k in DEGRADATIONS if k not in kinds]
             kinds += [str(k) for k in rng.choice(rest, size=count - 2, replace=False)]
         else:
@@ -482,8 +485,8 @@ class CorpusBuilder:
         pool = [src for src in real + synth if src.kind != "hiss"]  # hiss in a mix is what "noise" covers
         for j in range(s.mixtures_train):
             k = int(rng.choice([2, 3, 3, 4]))
-            # A third of the mixtures are of real recordings only: real-world complexity.
-            comps = self._mixture(rng, real if rng.random() < 0.33 else pool, k)
+            # Half the mixtures are of real recordings only: real-world complexity.
+            comps = self._mixture(rng, real if rng.random() < 0.5 else pool, k)
             deg = self._random_degradations(rng, 1, False) if rng.random() < 0.4 else []
             items.append(self.make_item(f"train-mix{j:03d}", comps, deg, rng, babble_pool, self._rate(rng),
                                         may_pad=True))

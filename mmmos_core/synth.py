@@ -291,7 +291,9 @@ def espeak_version() -> str:
     if not espeak_available():
         return "missing"
     out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=False).stdout
-    return out.strip().split("  ")[0] if out else "unknown"
+    # "eSpeak NG text-to-speech: 1.51  Data at: ..." -> "1.51"
+    head = out.split("Data at")[0].strip() if out else ""
+    return head.rsplit(":", 1)[-1].strip() if head else "unknown"
 
 
 def speak(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:

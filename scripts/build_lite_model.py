@@ -23,6 +23,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "assets" / "mmmos-lite"
 TOLERANCE = 1e-6
+# Short training on purpose: with 8, 12, 20 and 60 epochs the members fit the synthetic
+# recipe better (proxy SRCC up) but ordered held-out real recordings worse (docs/lite.md).
+EPOCHS = 5
 
 NOTE = ("offline demo model (MMMOS-lite): hand-designed acoustic features and small heads trained on "
         "synthetic degradations and mixtures with recipe labels, not on human ratings; a stand-in until "
@@ -70,7 +73,7 @@ def feature_statistics(encoder, items):
     return pooled.mean(0).float(), pooled.std(0, unbiased=False).float()
 
 
-def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = 60, progress=None) -> dict[str, Any]:
+def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None) -> dict[str, Any]:
     deterministic()
     import numpy as np
 
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="rebuild into a temporary directory and compare with --out (nothing is written there)")
     parser.add_argument("--audio-dir", type=Path, default=REPO.parent / "shared" / "audio")
     parser.add_argument("--labels-dir", type=Path, default=REPO.parent / "shared" / "aes_labels")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--no-card", action="store_true", help="skip the checks and MODEL_CARD.md")
     args = parser.parse_args(argv)
 

@@ -127,7 +127,11 @@ def card_text(model_dir: Path, checks: dict[str, Any], latency: dict[str, float]
         nat = v.get("natural", {}).get("SRCC", float("nan"))
         pro = v.get("proxy", {}).get("SRCC", float("nan"))
         lines.append(f"  - `{m['name']}` (natural SRCC {nat:.3f}, proxy SRCC {pro:.3f})")
+    epochs = sorted({m.get("training", {}).get("epochs") for m in members})
     lines += [
+        f"- Each member trained for {', '.join(str(e) for e in epochs)} epochs: longer training fitted the synthetic",
+        "  proxy set better and ordered held-out real recordings worse (docs/lite.md). That comparison looked",
+        "  at the held-out checks below, so they are not fully independent of this one choice.",
         f"- Size on disk: {size / 1e6:.2f} MB (manifest + members).",
         "- Rebuild: `make lite-model` (= `python -m scripts.build_lite_model`); check a rebuild against these",
         "  files with `python -m scripts.build_lite_model --check` (every tensor within 1e-6).",
@@ -193,7 +197,7 @@ def card_text(model_dir: Path, checks: dict[str, Any], latency: dict[str, float]
         lines += [
             f"- Latency of `model.predict` on a 10 s clip, embedding cache off, median of 5 after a warm-up:",
             f"  {1000 * latency['16k']:.0f} ms at 16 kHz, {1000 * latency['44k']:.0f} ms at 44.1 kHz "
-            f"({latency['threads']} torch threads, {platform.processor() or platform.machine()}, measured at build time).",
+            f"({latency['threads']} torch thread(s), {platform.machine()}, measured at build time on a shared machine).",
         ]
     lines += [
         "",

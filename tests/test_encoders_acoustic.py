@@ -67,16 +67,15 @@ def test_zero_padding_is_invisible(enc):
     assert both.frames[0, :, n:].abs().max() == 0
 
 
-def test_gain_changes_only_the_absolute_level_descriptors(enc):
-    x = speechlike()
+def test_gain_changes_nothing_but_the_level_of_very_quiet_clips(enc):
+    x = speechlike()  # about -28 dBFS RMS
     base = pooled(enc, x)
-    for db in (-6.0, 6.0):
-        moved = pooled(enc, x * 10 ** (db / 20))
-        diff = np.abs(moved - base)
-        absolute = [F["clip_rms_dbfs"], F["clip_peak_dbfs"]]
-        assert diff[absolute] == pytest.approx([6.0, 6.0], abs=0.01)
-        others = np.delete(diff, absolute)
-        assert others.max() < 1e-2, FEATURE_NAMES[int(np.argmax(np.delete(np.arange(len(diff)), absolute)[np.argmax(others)]))]
+    for db in (-6.0, 6.0, 20.0):  # +20 dB peaks far above full scale, as a float file may
+        diff = np.abs(pooled(enc, x * 10 ** (db / 20)) - base)
+        assert diff.max() < 1e-2, (db, FEATURE_NAMES[int(diff.argmax())])
+    quiet = pooled(enc, x * 10 ** (-30 / 20))
+    assert base[F["quiet_level_dbfs"]] == -40.0
+    assert quiet[F["quiet_level_dbfs"]] == pytest.approx(-58.3, abs=0.1)
 
 
 def test_sample_rate_of_the_input_barely_matters(enc):
@@ -150,14 +149,18 @@ def test_incompatible_configs_fail_clearly():
 
 
 def test_ten_seconds_encode_quickly(enc):
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    audio = Audio(speechlike(10.0), SR)
-    settings = WindowSettings()
-    encode_windows(enc, audio, settings)
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
+    try:
+        audio = Audio(speechlike(10.0), SR)
+        settings = WindowSettings()
         encode_windows(enc, audio, settings)
-        times.append(time.perf_counter() - t)
-    # ~25 ms on one core; generous here because CI machines are shared.
-    assert sorted(times)[2] < 0.15
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            encode_windows(enc, audio, settings)
+            times.append(time.perf_counter() - t)
+    finally:
+        torch.set_num_threads(threads)
+    # ~25 ms on one idle core; generous here because CI machines are shared.
+    assert sorted(times)[2] < 0.3

@@ -62,20 +62,15 @@ def test_pq_falls_with_degradation_and_with_its_strength(model, held_out):
     # Ordered steps 20 > 10 dB and 10 > 0 dB SNR, over all clips.
     ordered = [a > b for d in steps.details for a, b in zip(d["pq"], d["pq"][1:])]
     step_rate = sum(ordered) / len(ordered)
-    # Floors the shipped model holds (a regression below them fails) ...
-    assert pairs.rate >= 0.92 and step_rate >= 0.85, (failed, steps.details)
-    # ... and the target, which this build does not reach yet: reported, not hidden.
-    if pairs.rate < 0.95 or step_rate < 0.95:
-        pytest.xfail(f"target >= 95% not met: {pairs.summary()}, ordered SNR steps {step_rate:.1%}; failed {failed}")
+    assert pairs.rate >= 0.95, failed
+    assert step_rate >= 0.95, steps.details
 
 
 def test_pc_of_a_three_recording_mixture_exceeds_each_alone(model, held_out):
     result = pc.complexity_check(score_with(model), held_out)
     print(result.summary())
     assert result.total == 84  # every three of the nine held-out recordings
-    assert result.rate >= 0.85, [d["mixture"] for d in result.details if not d["ok"]]  # floor
-    if result.rate < 0.90:
-        pytest.xfail(f"target >= 90% not met: {result.summary()}")
+    assert result.rate >= 0.90, [d["mixture"] for d in result.details if not d["ok"]]
 
 
 def test_scores_do_not_move_with_sample_rate_gain_or_channels(model, held_out):
@@ -91,13 +86,12 @@ def test_scores_do_not_move_with_sample_rate_gain_or_channels(model, held_out):
     worst = max(result.details, key=lambda d: d["worst"])
     print(result.summary(), f"largest move {worst['worst']:.3f} on {worst['clip']}")
     moved = [(d["clip"], round(d["worst"], 3)) for d in result.details if not d["ok"]]
-    assert result.total - result.passed <= 1 and worst["worst"] <= 0.75, moved  # floor
-    if moved:
-        pytest.xfail(f"target (no axis moves > 0.3) not met on {moved}")
+    assert not moved, moved
 
 
 def test_ten_second_clip_latency(model):
-    torch.set_num_threads(2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core: a fair number on a machine shared with other jobs
     model.cache = EmbeddingCache(max_items=0)
     try:
         rng = np.random.default_rng(0)
@@ -110,9 +104,12 @@ def test_ten_second_clip_latency(model):
             times.append(time.perf_counter() - t)
     finally:
         model.cache = EmbeddingCache()
+        torch.set_num_threads(threads)
     median = statistics.median(times)
     print(f"10 s clip at 44.1 kHz: median {1000 * median:.1f} ms")
-    assert median < 0.3  # 0.1 s is the target on an idle 2-core machine; CI is shared, so headroom
+    # About 30 ms on an idle core; the 0.1 s target is the bench's to judge. The bound here
+    # only catches a gross regression, since CI machines run other jobs beside this one.
+    assert median < 0.5
 
 
 def test_cold_start_is_quick():

@@ -42,7 +42,8 @@ FEATURE_VERSION = 1
 
 _EPS = 1e-10  # power floor on the unit-RMS scale: -100 dB below the clip's own RMS
 _FLOOR_DB = -100.0
-FLOOR_SNR_DB = 50.0
+FLOOR_SNR_DB = 55.0
+QUIET_BELOW_DBFS = -40.0
 
 
 def _db(power: torch.Tensor) -> torch.Tensor:
@@ -85,7 +86,7 @@ def _shift(x: torch.Tensor, k: int) -> torch.Tensor:
 # the channel order; docs/lite.md lists them with their meaning.
 FEATURE_NAMES: tuple[str, ...] = (
     # level and loudness
-    "frame_level_db", "clip_rms_dbfs", "clip_peak_dbfs", "crest_db", "dynamic_range_db", "level_std_db",
+    "frame_level_db", "quiet_level_dbfs", "crest_db", "dynamic_range_db", "level_std_db",
     # noise floor and SNR
     "snr_db", "floor_db", "median_level_db", "band_snr_low", "band_snr_mid", "band_snr_high",
     "floor_flatness_db", "frame_snr_db", "active_fraction",
@@ -218,16 +219,19 @@ class AcousticEncoder(Encoder):
 
         # ---- level and loudness ---------------------------------------------------
         frame_pow = power.sum(dim=-1)
-        # A white floor as if noise were added at 50 dB SNR: detail below it is barely
-        # audible, and down there resamplers leave residue (about -57 dB for
-        # torchaudio's 16 -> 22.05 -> 16 kHz) that differs with the source rate.
+        # A white floor as if noise were added at 55 dB SNR: detail below it is barely
+        # audible, and down there resamplers leave residue that differs with the source
+        # rate (torchaudio's 16 -> 22.05 -> 16 kHz round trip lifts an empty band by
+        # ~15 dB at -90 dB; with a 65 dB floor that still moved scores between rates).
         power = power[..., : self.n_bins] + 10 ** (-FLOOR_SNR_DB / 10) / self.n_bins
         level = _db(frame_pow).clamp(min=_FLOOR_DB)  # dB re the clip's RMS
         feats["frame_level_db"] = level.clamp(min=-80.0)
         rms_dbfs = (20 * torch.log10(rms + 1e-12)).clamp(-100.0, 20.0)
         peak_dbfs = (20 * torch.log10(peak + 1e-12)).clamp(-100.0, 20.0)
-        clipwide("clip_rms_dbfs", rms_dbfs)
-        clipwide("clip_peak_dbfs", peak_dbfs)
+        # The one absolute-level descriptor, and only for very quiet clips: it is flat
+        # above -40 dBFS RMS, so a normal clip's score cannot move with its gain. (Peak
+        # level is left out: a loud float file can peak above full scale without harm.)
+        clipwide("quiet_level_dbfs", rms_dbfs.clamp(max=QUIET_BELOW_DBFS))
         clipwide("crest_db", torch.where(silent, torch.zeros_like(rms), peak_dbfs - rms_dbfs))
         # Noise-floor statistics are taken over "live" frames: digital silence (zero
         # padding, gated pauses) has no noise floor and is described on its own below.
