@@ -172,12 +172,8 @@ def test_compare_tab_draws_the_report(page, tmp_path):
     page.get_by_text("Upload predictions (JSONL").click()
     page.locator("#cmp-preds input[type=file]").set_input_files(str(pred_file))
     page.get_by_text("Options").click()
-    boot = page.locator("#cmp-nboot input[type=number]")
-    boot.fill("200")
-    boot.press("Enter")
-    boot.blur()
-    # Gradio syncs the number box into the slider asynchronously; wait until it has (auto-retried).
-    playwright_api.expect(page.locator("#cmp-nboot input[type=range]")).to_have_value("200", timeout=15000)
+    # The bootstrap count stays at its default: typing into Gradio's slider box proved
+    # unreliable on a loaded CI machine, and the default only makes the run a little longer.
     page.locator("#cmp-btn").click()
     page.locator("#cmp-scatter .js-plotly-plot").wait_for()
     assert "pseudo-rater" in page.locator("#cmp-notes").inner_text()
