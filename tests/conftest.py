@@ -43,3 +43,25 @@ def logmel_model_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "test-logmel"
     build_model(logmel_config(), seed=0).save_pretrained(path)
     return path
+
+
+def encode_alone_and_padded(encoder, short, long):
+    """Encode ``short`` alone and zero-padded in a batch beside ``long``; assert padding is invisible.
+
+    Returns (valid frames of ``short``, the batched output) for encoder-specific checks.
+    """
+    import torch
+
+    from mmmos_core.pooling import masked_mean
+
+    alone = encoder.encode(short[None], torch.tensor([len(short)]))
+    batch = torch.zeros(2, len(long))
+    batch[0, :len(short)] = short
+    batch[1] = long
+    together = encoder.encode(batch, torch.tensor([len(short), len(long)]))
+    n = int(alone.mask.sum())
+    assert int(together.mask[0].sum()) == n
+    torch.testing.assert_close(together.frames[0, :, :n], alone.frames[0, :, :n], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(masked_mean(together.frames[:1], together.mask[:1]),
+                               masked_mean(alone.frames, alone.mask), atol=1e-5, rtol=1e-5)
+    return n, together

@@ -11,8 +11,8 @@ from safetensors.torch import load_file, save_file
 from mmmos_core.encoders import build_encoder
 from mmmos_core.encoders.wavlm import WavLMEncoder
 from mmmos_core.errors import ModelLoadError
-from mmmos_core.pooling import masked_mean
 from mmmos_core.trienc import TINY_WAVLM
+from conftest import encode_alone_and_padded
 
 SR = 16000
 
@@ -59,17 +59,7 @@ def test_deterministic(encoder):
 
 
 def test_padding_is_invisible(encoder):
-    short, long = audio(3.3, seed=1), audio(10, seed=2)
-    alone = encoder.encode(short[None], torch.tensor([len(short)]))
-    batch = torch.zeros(2, len(long))
-    batch[0, :len(short)] = short
-    batch[1] = long
-    together = encoder.encode(batch, torch.tensor([len(short), len(long)]))
-    n = int(alone.mask.sum())
-    assert int(together.mask[0].sum()) == n
-    torch.testing.assert_close(together.frames[0, :, :n], alone.frames[0, :, :n], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(masked_mean(together.frames[:1], together.mask[:1]),
-                               masked_mean(alone.frames, alone.mask), atol=1e-5, rtol=1e-5)
+    n, together = encode_alone_and_padded(encoder, audio(3.3, seed=1), audio(10, seed=2))
     assert together.frames[0, :, n:].abs().max() == 0
 
 
