@@ -8,10 +8,11 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run test install lite-model bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt pyproject.toml
+# The dev install carries the optional extras (Ray, Audiobox Aesthetics) so that `make test` runs their real paths.
+$(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt requirements-audiobox.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt -r requirements-ray.txt
+	$(PY) -m pip install -q -r requirements-dev.txt -r requirements-ray.txt -r requirements-audiobox.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
