@@ -214,8 +214,11 @@ def score_items(model, items: list[dict[str, Any]], base_dir: str | None = None,
 # CSV output flattens a record with the names `mmmos predict` uses for a single run:
 # ``{axis}_{std,min,max}`` for the spread and ``{member}:{axis}`` for each member. These
 # columns come first, always, so CSVs of different shards line up; the rest follow.
+# The optional reference block becomes ``reference:{model,PQ,...}`` columns, only in runs
+# that asked for it, so the CSV of a plain run is unchanged.
 CSV_HEAD = ["path", "start_time", "end_time", *AXES, "model", "duration_s", "flags", "error"]
-_CSV_TEXT = {"path", "model", "model_note", "flags", "error"}
+REFERENCE_PREFIX = "reference:"
+_CSV_TEXT = {"path", "model", "model_note", "flags", "error", REFERENCE_PREFIX + "model"}
 
 
 def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -230,9 +233,19 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
                 row.update((f"{axis}_{stat}", x) for stat, x in stats.items())
         elif key == "flags" and isinstance(value, list):
             row[key] = ";".join(value)
+        elif key == "reference" and isinstance(value, dict):
+            row.update((REFERENCE_PREFIX + k, x) for k, x in value.items())
         else:
             row[key] = value
     return row
+
+
+def reference_model(record: dict[str, Any]) -> str | None:
+    """The reference model whose scores a record carries (JSONL block or CSV columns), if any."""
+    block = record.get("reference")
+    if isinstance(block, dict):
+        return block.get("model")
+    return record.get(REFERENCE_PREFIX + "model")
 
 
 def csv_columns(rows: Iterable[dict[str, Any]]) -> list[str]:
@@ -322,8 +335,8 @@ class ResumableWriter:
         self._buffer: list[dict[str, Any]] = []
         self._buffer_since = time.monotonic()
         self._closed = False
-        # key -> (is_success, model, JSON line); insertion order = first time seen.
-        self._records: dict[str, tuple[bool, str | None, str]] = {}
+        # key -> (is_success, model, JSON line, reference model); insertion order = first time seen.
+        self._records: dict[str, tuple[bool, str | None, str, str | None]] = {}
         if resume:
             self._load_previous()
         else:
@@ -339,7 +352,8 @@ class ResumableWriter:
         old = self._records.get(key)
         if earlier and old is not None and old[0] and not ok:
             return  # among earlier runs' records an error never replaces a success
-        self._records[key] = (ok, record.get("model"), line or json.dumps(record, ensure_ascii=False))
+        self._records[key] = (ok, record.get("model"), line or json.dumps(record, ensure_ascii=False),
+                              reference_model(record))
 
     def _load_previous(self) -> None:
         for tmp in self.parts_dir.glob("*.tmp"):
@@ -371,10 +385,12 @@ class ResumableWriter:
         if isinstance(record, dict):
             self._remember(record, line)
 
-    def done_keys(self, model: str | None = None) -> set[str]:
+    def done_keys(self, model: str | None = None, reference: str | None = None) -> set[str]:
         """Keys (`item_key`) of inputs with a successful record; with ``model``, only records
-        of that model count, so scoring with another model redoes everything."""
-        return {k for k, (ok, m, _) in self._records.items() if ok and (model is None or m == model)}
+        of that model count, so scoring with another model redoes everything; with ``reference``,
+        only records that carry that reference model's scores."""
+        return {k for k, (ok, m, _, ref) in self._records.items()
+                if ok and (model is None or m == model) and (reference is None or ref == reference)}
 
     # -- writing
     def write_part(self, records: Iterable[dict[str, Any]]) -> Path | None:
@@ -420,7 +436,7 @@ class ResumableWriter:
                                  f"{missing[0]}); rerun to score them - the parts in {self.parts_dir} are kept")
             lines = [self._records[k][2] for k in keys]
         else:
-            lines = [line for _, _, line in self._records.values()]
+            lines = [line for _, _, line, _ in self._records.values()]
         parent = self.output.parent
         parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{self.output.name}.", suffix=".tmp")
@@ -548,15 +564,17 @@ def catch_sigterm():
 
 
 def run_batch(items: list[dict[str, Any]], output: str | os.PathLike, scorer: Scorer, *,
-              model_name: str | None = None, progress: bool = True, resume: bool = True) -> BatchSummary:
+              model_name: str | None = None, progress: bool = True, resume: bool = True,
+              reference_name: str | None = None) -> BatchSummary:
     """Score ``items`` into ``output`` with ``scorer`` (todo items -> batches of records, any
     order), resuming an earlier run. SIGTERM (a preempted job) is turned into a clean exit
-    that keeps the finished records."""
+    that keeps the finished records. With ``reference_name``, earlier records without that
+    reference model's scores are scored again."""
     t0 = time.monotonic()
     previous = catch_sigterm()
     try:
         with ResumableWriter(output, resume=resume) as writer:
-            done = writer.done_keys(model=model_name)
+            done = writer.done_keys(model=model_name, reference=reference_name)
             todo, seen = [], set(done)
             for it in items:
                 k = item_key(it)
@@ -602,17 +620,23 @@ def model_name_of(spec: str) -> str | None:
 
 def run_local_predict(items: list[dict[str, Any]], output: str | os.PathLike, model_spec: str | None = None,
                       batch_size: int = 8, progress: bool = True, resume: bool = True, model=None,
-                      max_duration_s: float | None = DEFAULT_MAX_DURATION_S, device: str | None = None) -> BatchSummary:
+                      max_duration_s: float | None = DEFAULT_MAX_DURATION_S, device: str | None = None,
+                      reference=None) -> BatchSummary:
     """The local engine on the shared loop: one process, the model loaded once (or ``model``
-    as given, with its own settings)."""
+    as given, with its own settings). ``reference``: a loaded `mmmos_core.reference` model
+    whose scores each record carries as its ``reference`` block."""
     from . import load_model
 
     if model is None:
         model = load_model(model_spec, device=device)
         model.max_duration_s = max_duration_s
+    if reference is not None:
+        model.reference = reference
 
     def scorer(todo: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         for i in range(0, len(todo), batch_size):
             yield score_items(model, todo[i:i + batch_size], chunk=batch_size)
 
-    return run_batch(items, output, scorer, model_name=model.name, progress=progress, resume=resume)
+    reference = getattr(model, "reference", None)
+    return run_batch(items, output, scorer, model_name=model.name, progress=progress, resume=resume,
+                     reference_name=reference.name if reference is not None else None)

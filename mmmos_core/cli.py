@@ -29,11 +29,24 @@ def _report_errors(records: Iterable[dict[str, Any]]) -> None:
             print(f"mmmos: {record['error']}", file=sys.stderr)
 
 
+def _load_reference(args):
+    if args.reference_path and not args.reference:
+        args.reference = "audiobox"  # the one reference there is; a path alone says which is meant
+    if not args.reference:
+        return None
+    if args.engine == "ray":
+        raise MMMOSError("--reference works with the local engine only (drop --engine ray)")
+    from .reference import load_reference
+
+    return load_reference(args.reference, args.reference_path, device=args.device)
+
+
 def cmd_predict(args) -> int:
     from .batch_io import read_output_records, run_local_predict, score_items
 
     items = _input_items(args)
     to_file = args.output not in (None, "-")
+    reference = _load_reference(args)
     if args.engine == "ray":
         if not to_file:
             raise MMMOSError("--engine ray needs --output FILE (results are written in resumable parts)")
@@ -45,13 +58,14 @@ def cmd_predict(args) -> int:
     elif to_file:
         # Written in parts and merged atomically: a rerun into the same file resumes.
         summary = run_local_predict(items, args.output, args.model, args.batch_size, progress=not args.quiet,
-                                    max_duration_s=args.max_duration, device=args.device)
+                                    max_duration_s=args.max_duration, device=args.device, reference=reference)
         print(summary.line(), file=sys.stderr)
     else:
         from . import load_model
 
         model = load_model(args.model, device=args.device)
         model.max_duration_s = args.max_duration
+        model.reference = reference
         failed = 0
         for i in range(0, len(items), args.batch_size):
             records = score_items(model, items[i:i + args.batch_size], chunk=args.batch_size)
@@ -195,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--num-workers", type=int, default=2, help="ray: model replicas (actors)")
     pr.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per actor")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument("--reference", choices=["audiobox"], default=None,
+                    help="also score with Meta's Audiobox Aesthetics (needs requirements-audiobox.txt); "
+                         "adds a 'reference' block to each record")
+    pr.add_argument("--reference-path", default=None,
+                    help="the reference's checkpoint.pt (or its folder); default: $MMMOS_HOME/reference/"
+                         "audiobox-aesthetics, then the Hugging Face cache")
     pr.set_defaults(func=cmd_predict)
 
     tr = sub.add_parser("train", help="train a sweep of members, select on two validation sets, export")

@@ -77,6 +77,8 @@ class MMMOSModel(nn.Module):
         self.register_buffer("target_mean", torch.tensor(config.target_mean, dtype=torch.float32))
         self.register_buffer("target_std", torch.tensor(config.target_std, dtype=torch.float32))
         self.max_duration_s: float | None = DEFAULT_MAX_DURATION_S
+        # Optional peer (`mmmos_core.reference`), scored on the same decoded audio as the ensemble.
+        self.reference = None
         self.eval()
 
     # ---- construction -------------------------------------------------------------
@@ -188,9 +190,13 @@ class MMMOSModel(nn.Module):
     def predict_audio(self, audios: list[Audio]) -> list[Prediction]:
         clips = [self.features(a) for a in audios]
         scores = self.member_scores(clips).cpu().numpy()  # [M, C, 4]
-        return [Prediction.from_member_scores(a.source, self.name, self.member_names, scores[:, i, :],
-                                              a.duration_s, a.flags, self.config.note)
-                for i, a in enumerate(audios)]
+        predictions = [Prediction.from_member_scores(a.source, self.name, self.member_names, scores[:, i, :],
+                                                     a.duration_s, a.flags, self.config.note)
+                       for i, a in enumerate(audios)]
+        if self.reference is not None:
+            for prediction, reference in zip(predictions, self.reference.score(audios)):
+                prediction.reference = reference
+        return predictions
 
     def predict_many(self, items: Iterable[dict[str, Any]], chunk: int = 8) -> Iterator[Prediction | AudioInputError]:
         """items: dicts with ``path`` and optional ``start_time``/``end_time``. Yields in order;

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .axes import AXES
+
+if TYPE_CHECKING:  # the reference module imports torch; results stay light
+    from .reference import ReferenceScores
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Prediction:
     duration_s: float
     flags: list[str] = field(default_factory=list)
     model_note: str = ""
+    reference: "ReferenceScores | None" = None  # the optional peer model's scores, never in the mean
 
     def __getitem__(self, axis: str) -> float:
         return self.scores[axis]
@@ -60,6 +64,8 @@ class Prediction:
                             for a, s in self.spread.items()}
         record["duration_s"] = round(self.duration_s, 4)
         record["flags"] = list(self.flags)
+        if self.reference is not None:
+            record["reference"] = self.reference.to_record()
         return record
 
 
