@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from mmmos_core.compare import (CompareReport, build_report, load_human_ratings,
 from mmmos_core.hub import ASSETS
 from mmmos_core.listening import AUDIO_EXTENSIONS, EXAMPLES_DIR, ListeningError, SessionManager, random_rater_id
 from mmmos_core.ratings import RatingsStore, RatingsStoreError, sanitize_cell
+from mmmos_core.reference import LICENSE as REFERENCE_LICENSE, NAME as REFERENCE_NAME, load_reference
 from mmmos_core.results import error_record
 from mmmos_core.settings import AppSettings
 
@@ -34,6 +36,7 @@ PRED_UPLOAD = "Upload predictions (JSONL from `mmmos predict`)"
 PRED_NONE = "No predictions: rater statistics only"
 MEMBERS_LINES = "members as lines"
 MEMBERS_BAND = "members as min–max band"
+REFERENCE_TOGGLE = "Also score with Meta's Audiobox Aesthetics (reference, not part of the ensemble)"
 
 CSS = """
 .mmmos-banner {background:#fff6e0;border-left:4px solid #e0a020;border-radius:6px;padding:8px 14px;margin:4px 0}
@@ -63,9 +66,10 @@ class MMMOSApp:
         cfg = settings.listening
         self.sessions = SessionManager(self.store, cfg.playlists, model_id=self.model_name, app_version=__version__,
                                        require_play=cfg.require_play, max_comment_chars=cfg.max_comment_chars)
-        # A future peer scorer (e.g. Audiobox Aesthetics) goes here as (label, model with .predict):
-        # the Predict tab lists every scorer's record; none is shipped.
-        self.peers: list[tuple[str, Any]] = []
+        # The optional reference peer loads on first use: most visits never ask for it, and it
+        # needs an extra package and a 380 MB checkpoint that may not be there.
+        self._reference, self.reference_error = None, ""
+        self._reference_lock = threading.Lock()
 
     # ---- model ------------------------------------------------------------------------
     @property
@@ -100,30 +104,44 @@ class MMMOSApp:
         except Exception as exc:  # a decoder or model failure on odd input must not take the app down
             raise gr.Error(f"{name}: could not be scored ({type(exc).__name__}: {exc})") from None
 
+    def reference(self):
+        """The reference peer (Audiobox Aesthetics), or None with ``reference_error`` saying why."""
+        with self._reference_lock:
+            if self._reference is None and not self.reference_error:
+                try:
+                    self._reference = load_reference("audiobox", self.settings.reference_path)
+                except MMMOSError as exc:  # a missing extra is a note in the UI, not an error
+                    self.reference_error = str(exc)
+            return self._reference
+
     # ---- predict ----------------------------------------------------------------------
-    def predict(self, audio_path: str | None) -> dict[str, Any]:
+    def predict(self, audio_path: str | None, with_reference: bool = False) -> dict[str, Any]:
         """Score one clip: the `mmmos predict` JSON record (scores, members, spread, model), with the
-        clip's name under ``file`` instead of ``path``."""
+        clip's name under ``file`` instead of ``path``. ``with_reference``: add Audiobox Aesthetics'
+        scores as ``reference`` (or ``reference_unavailable``: why not)."""
         if not audio_path:
             raise gr.Error("No clip given: upload a file or record one.", print_exception=False)
         record = _api_record(self._score(self.require_model(), audio_path).to_record())
-        if self.peers:
-            record["peers"] = {label: _api_record(self._score(peer, audio_path).to_record())
-                               for label, peer in self.peers}
+        if with_reference:
+            reference = self.reference()
+            if reference is None:
+                record["reference_unavailable"] = self.reference_error
+            else:
+                record["reference"] = self._score(reference, audio_path).to_record()
         return record
 
-    def predict_if_any(self, audio_path: str | None) -> dict[str, Any] | None:
-        return self.predict(audio_path) if audio_path else None
+    def predict_if_any(self, audio_path: str | None, with_reference: bool = False) -> dict[str, Any] | None:
+        return self.predict(audio_path, with_reference) if audio_path else None
 
     @staticmethod
     def render_prediction(record: dict[str, Any] | None, mode: str):
         if not record:
-            return None, None, None
+            return None, None, None, ""
         title = f"{record['file']}  ·  model {record['model']}"
         radar = views.radar_figure(record, "band" if mode == MEMBERS_BAND else "lines", title=title)
         spread = views.spread_figure(record, title="Member spread per axis")
         table = pd.DataFrame(views.score_rows(record), columns=views.SCORE_HEADERS)
-        return radar, spread, table
+        return radar, spread, table, views.reference_markdown(record)
 
     def predict_batch(self, files: list[str] | None, progress=gr.Progress()) -> list[dict[str, Any]]:
         """Score several clips: one record per file (as /predict), or ``{"file", "error"}`` for a file that
@@ -318,10 +336,13 @@ class MMMOSApp:
         return demo
 
     def api_model_info(self) -> dict:
-        """The loaded model: name, note, licences, members."""
+        """The loaded model: name, note, licences, members; and the optional reference model."""
+        reference = {"name": REFERENCE_NAME, "license": REFERENCE_LICENSE,
+                     "status": "loaded" if self._reference is not None else
+                     (f"unavailable: {self.reference_error}" if self.reference_error else "loads on first use")}
         if self.model is None:
-            return {"loaded": False, "error": self.model_error}
-        return {"loaded": True, **self.model.info()}
+            return {"loaded": False, "error": self.model_error, "reference": reference}
+        return {"loaded": True, **self.model.info(), "reference": reference}
 
     def _predict_tab(self):
         model_events = dict(concurrency_id="model", concurrency_limit=self.settings.concurrency)
@@ -330,6 +351,7 @@ class MMMOSApp:
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio clip",
                                  elem_id="clip-input")
                 score = gr.Button("Score clip", variant="primary", elem_id="score-btn")
+                with_reference = gr.Checkbox(label=REFERENCE_TOGGLE, value=False, elem_id="reference-toggle")
                 examples = _example_files()
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[audio], label="Example clips (click one)",
@@ -339,6 +361,7 @@ class MMMOSApp:
                 radar = gr.Plot(label="Scores on the 1–10 scale", elem_id="radar")
                 mode = gr.Radio([MEMBERS_LINES, MEMBERS_BAND], value=MEMBERS_LINES, show_label=False,
                                 container=False)
+                reference_note = gr.Markdown(elem_id="reference-note")
         with gr.Row(equal_height=False):
             spread = gr.Plot(label="Ensemble members", elem_id="spread")
             table = gr.Dataframe(headers=views.SCORE_HEADERS, interactive=False, wrap=True, elem_id="scores-table",
@@ -346,11 +369,13 @@ class MMMOSApp:
                                  column_widths=["10%", "42%", "12%", "12%", "12%", "12%"])
         with gr.Accordion("JSON record (as `mmmos predict` writes it, with the clip name as `file`)", open=False):
             record = gr.JSON(elem_id="record-json")
-        outputs = [radar, spread, table]
-        score.click(self.predict, [audio], [record], api_name="predict", **model_events).success(
+        outputs = [radar, spread, table, reference_note]
+        score.click(self.predict, [audio, with_reference], [record], api_name="predict", **model_events).success(
             self.render_prediction, [record, mode], outputs, api_visibility="private", concurrency_limit=None)
-        audio.change(self.predict_if_any, [audio], [record], api_visibility="private", **model_events).success(
-            self.render_prediction, [record, mode], outputs, api_visibility="private", concurrency_limit=None)
+        for trigger in (audio.change, with_reference.change):  # ticking the box rescores the clip shown
+            trigger(self.predict_if_any, [audio, with_reference], [record], api_visibility="private",
+                    **model_events).success(self.render_prediction, [record, mode], outputs,
+                                            api_visibility="private", concurrency_limit=None)
         mode.change(self.render_prediction, [record, mode], outputs, api_visibility="private", concurrency_limit=None)
 
     def _batch_tab(self):
@@ -477,6 +502,11 @@ class MMMOSApp:
                       for m in info["members"]]
         else:
             lines += ["", f"**No model loaded:** {self.model_error}"]
+        lines += ["", "## Reference model (optional)", "",
+                  "Ticking *Also score with Meta's Audiobox Aesthetics* in Predict adds the scores of Meta's "
+                  "published model (`facebook/audiobox-aesthetics`) beside the ensemble, for comparison only. "
+                  "It needs `pip install -r requirements-audiobox.txt` and its `checkpoint.pt` "
+                  "(`MMMOS_REFERENCE_PATH`, or see the README).", "", f"Licence: {REFERENCE_LICENSE}."]
         attribution = EXAMPLES_DIR / "ATTRIBUTION.md"
         if attribution.is_file():
             lines += ["", "## Example clips", "", attribution.read_text(encoding="utf-8")]

@@ -13,6 +13,8 @@ Environment (all optional)
 - ``MMMOS_MAX_UPLOAD_MB``: upload size limit (default 50).
 - ``MMMOS_CONCURRENCY``: model runs at once (default 1; the encoders use every core anyway).
 - ``MMMOS_MAX_BATCH``: files per batch upload (default 50).
+- ``MMMOS_REFERENCE_PATH``: the Audiobox Aesthetics ``checkpoint.pt`` (or its folder) for the
+  optional reference scores (default: the lookup of `mmmos_core.reference`).
 Gradio's own ``GRADIO_SERVER_PORT`` / ``GRADIO_SERVER_NAME`` pick the port and interface.
 """
 
@@ -108,6 +110,7 @@ class AppSettings:
     listening: ListeningConfig = field(default_factory=ListeningConfig)
     config_path: Path = DEFAULT_CONFIG
     on_space: bool = False  # running on Hugging Face Spaces (SPACE_ID is set there)
+    reference_path: str | None = None  # Audiobox Aesthetics checkpoint; None: the usual lookup
 
     @property
     def ratings_at_risk(self) -> bool:
@@ -132,6 +135,7 @@ class AppSettings:
             listening=listening,
             config_path=config_path,
             on_space=bool(env.get("SPACE_ID")),
+            reference_path=env.get("MMMOS_REFERENCE_PATH", "").strip() or None,
         )
 
     def describe(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from .axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
 from .results import Prediction
 
 MEAN_COLOR = "#1f4e9c"
+REFERENCE_COLOR = "#2a9d5b"
 MEMBER_COLOR = "rgba(230, 120, 30, 0.55)"
 BAND_COLOR = "rgba(230, 120, 30, 0.22)"
 FLAG_COLOR = "#c0392b"
@@ -68,6 +69,13 @@ def radar_figure(prediction: Prediction | Mapping[str, Any], members: str = "lin
                 r=loop([m[a] for a in AXES]), theta=closed, mode="lines", name="members" if k == 0 else m["name"],
                 legendgroup="members", showlegend=k == 0, line=dict(color=MEMBER_COLOR, width=1.3),
                 hovertemplate=f"{m['name']}<br>%{{theta}}: %{{r:.2f}}<extra></extra>"))
+    ref = rec.get("reference")
+    if isinstance(ref, Mapping) and all(a in ref for a in AXES):
+        # Dashed and drawn under the mean: a second opinion, not part of the ensemble.
+        fig.add_trace(go.Scatterpolar(
+            r=loop([ref[a] for a in AXES]), theta=closed, mode="lines+markers", name=f"{ref['model']} (reference)",
+            line=dict(color=REFERENCE_COLOR, width=2, dash="dash"), marker=dict(size=6, color=REFERENCE_COLOR),
+            hovertemplate=f"%{{theta}}: %{{r:.2f}}<extra>{ref['model']}</extra>"))
     fig.add_trace(go.Scatterpolar(
         r=loop([rec[a] for a in AXES]), theta=closed, mode="lines+markers+text", name="ensemble mean",
         line=dict(color=MEAN_COLOR, width=3), marker=dict(size=8, color=MEAN_COLOR),
@@ -123,6 +131,20 @@ def score_rows(prediction: Prediction | Mapping[str, Any]) -> list[list[Any]]:
 
 
 SCORE_HEADERS = ["axis", "name", "mean", "std", "min", "max"]
+
+
+def reference_markdown(record: Mapping[str, Any] | None) -> str:
+    """One line under the plots: the reference model's four scores next to the ensemble mean,
+    or why it is missing; empty when the reference was not asked for."""
+    if not record:
+        return ""
+    ref = record.get("reference")
+    if isinstance(ref, Mapping):
+        cells = " · ".join(f"**{a}** {ref[a]:.2f} (ensemble {record[a]:.2f})" for a in AXES)
+        return f"Reference **{ref['model']}**: {cells}. Shown for comparison; not part of the ensemble."
+    if record.get("reference_unavailable"):
+        return f"Reference model not available: {record['reference_unavailable']}"
+    return ""
 
 
 def _range(*arrays: np.ndarray) -> list[float]:

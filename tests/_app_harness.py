@@ -60,8 +60,10 @@ class RunningApp:
 
 @contextmanager
 def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: bool = True,
-                concurrency: int = 2, examples: list[Path] | None = None) -> Iterator[RunningApp]:
-    """``examples``: clips to show as the bundled examples (assets/examples may not exist yet)."""
+                concurrency: int = 2, examples: list[Path] | None = None,
+                env: dict[str, str] | None = None) -> Iterator[RunningApp]:
+    """``examples``: clips to show as the bundled examples (assets/examples may not exist yet);
+    ``env``: more settings variables (e.g. MMMOS_REFERENCE_PATH)."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import app as app_module
@@ -80,7 +82,7 @@ def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: boo
     ratings = tmp / "data" / "ratings.csv"
     settings = AppSettings.from_env({"MMMOS_MODEL": str(model_dir), "MMMOS_RATINGS_PATH": str(ratings),
                                      "MMMOS_LISTENING_CONFIG": str(config), "MMMOS_CONCURRENCY": str(concurrency),
-                                     "MMMOS_MAX_UPLOAD_MB": "20"})
+                                     "MMMOS_MAX_UPLOAD_MB": "20", **(env or {})})
     app = app_module.MMMOSApp(settings)
     demo = app.build()
     port = free_port()
