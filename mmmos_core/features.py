@@ -57,6 +57,9 @@ def encode_windows(encoder: Encoder, audio: Audio, settings: WindowSettings,
     device = device or next((b.device for b in encoder.buffers()), torch.device("cpu"))
     spans = window_spans(audio.duration_s, settings.window_s, settings.hop_s)
     windows = cut_windows(audio.resampled(encoder.sample_rate), encoder.sample_rate, spans, settings.window_s)
+    if device.type == "cpu" and encoder.cpu_max_batch:
+        # the encoder runs them one by one anyway; so its frames and their pooling temporaries are per window
+        max_batch = min(max_batch, encoder.cpu_max_batch)
     pooled, sequence, seq_mask = [], [], []
     for i in range(0, windows.samples.shape[0], max_batch):
         x = windows.samples[i:i + max_batch].to(device)

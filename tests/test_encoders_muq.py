@@ -111,8 +111,9 @@ def test_padding_is_invisible(encoder):
     assert n == 83  # 3.3 s at 25 Hz
 
 
-def test_cpu_batches_are_capped_without_changing_results(encoder):
-    """Three full windows go through in forwards of at most two, as if encoded one by one."""
+def test_cpu_windows_go_one_at_a_time_without_changing_results(encoder):
+    """On a CPU three full windows go through one by one (peak memory of one window), with
+    the results of a batched forward."""
     x = torch.stack([audio(2, seed=s) for s in range(3)])
     lengths = torch.full((3,), x.shape[1])
     seen = []
@@ -122,10 +123,28 @@ def test_cpu_batches_are_capped_without_changing_results(encoder):
         together = encoder.encode(x, lengths)
     finally:
         del encoder._forward
-    assert seen == [2, 1]
+    assert seen == [1, 1, 1]
     for i in range(3):
         alone = encoder.encode(x[i:i + 1], lengths[i:i + 1])
         torch.testing.assert_close(together.frames[i:i + 1], alone.frames, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("frames", [1003, 1000, 437])
+def test_subsampling_in_pieces_equals_one_piece(encoder, frames):
+    """The conv subsampling is run in 4 s pieces to bound its activations; every output
+    frame, at piece borders and at the ragged end, equals the one-piece result."""
+    from mmmos_core.encoders.muq import subsample
+
+    conv = encoder.muq.model.conv
+    mel = torch.randn(2, 128, frames, generator=torch.Generator().manual_seed(frames))
+    with torch.no_grad():
+        whole = conv(mel)
+        pieces = subsample(conv, mel, chunk=40)
+    assert pieces.shape == whole.shape == (2, (frames + 3) // 4, whole.shape[-1])
+    torch.testing.assert_close(pieces, whole, atol=1e-5, rtol=1e-5)
+    # The margin is what makes it exact: too little context shows at the borders.
+    with torch.no_grad():
+        assert not torch.allclose(subsample(conv, mel, chunk=40, margin=4), whole, atol=1e-5, rtol=1e-5)
 
 
 def test_frozen(encoder):

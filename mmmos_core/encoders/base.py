@@ -33,6 +33,8 @@ class Encoder(nn.Module):
     frame_rate: float
     dim: int
     num_layers: int = 1
+    # Most windows one forward takes on a CPU (None: no cap); callers batch no more than this.
+    cpu_max_batch: ClassVar[int | None] = None
 
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         """waveforms: [B, N] float32 at ``sample_rate``; lengths: [B] valid samples."""

@@ -13,11 +13,14 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 from ..errors import ModelLoadError
 from ..hub import mmmos_home
-from .base import Encoder
+import torch
+
+from .base import Encoder, EncoderOutput
+from .cropping import encode_at_real_length
 
 
 @dataclass(frozen=True)
@@ -145,12 +148,27 @@ class PretrainedEncoder(Encoder):
     """An encoder built from a published checkpoint that `find_weights` located.
 
     Subclasses set ``settings`` (their JSON config), ``resolved`` (the checkpoint found, or
-    None for random weights) and ``weights_id`` (a fingerprint of that checkpoint).
+    None for random weights) and ``weights_id`` (a fingerprint of that checkpoint), and
+    implement ``_forward``: unpadded audio ``[b, n]`` -> frames ``[b, L, t, D]``.
     """
 
     settings: dict
     resolved: Path | None = None
     weights_id: str = ""
+    # On a CPU a batch of windows runs little faster than the same windows one by one,
+    # while every window in a batch adds its own front-end activations (about 150 MB per
+    # 10 s window for WavLM's and MuQ's first conv layers): one window per forward keeps
+    # the peak memory of a long clip that of a 10 s one.
+    cpu_max_batch: ClassVar[int | None] = 1
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        cap = self.cpu_max_batch if waveforms.device.type == "cpu" else None
+        return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate,
+                                     max_batch=cap)
 
     def save(self, model_dir: Path) -> None:
         # A checkpoint named relative to the model directory travels with the model.

@@ -37,22 +37,24 @@ def encode_at_real_length(waveforms: torch.Tensor, lengths: torch.Tensor,
     min_crop = min(total, max(1, int(round(MIN_CROP_S * sample_rate))))
     lengths = lengths.to(torch.long).clamp(max=total)
     crops = lengths.clamp(min=min_crop).tolist()
-    per_item: list[torch.Tensor | None] = [None] * batch
+    valid = [max(1, math.ceil(int(n) / sample_rate * frame_rate - 1e-9)) for n in lengths.tolist()]
+    # Frames go straight into one zeroed output, longest crops first so that the first
+    # forward fixes its size: a long clip's frames (20 MB per 10 s window for WavLM's 13
+    # layers) are held once, not once per step of the assembly.
+    out: torch.Tensor | None = None
     for n in sorted(set(crops), reverse=True):
         index = [i for i, c in enumerate(crops) if c == n]
         step = max_batch or len(index)
         for start in range(0, len(index), step):
             part = index[start:start + step]
             frames = forward(waveforms[part, :n])
+            if out is None:
+                out = frames.new_zeros(batch, frames.shape[1], frames.shape[2], frames.shape[3])
             for j, i in enumerate(part):
-                per_item[i] = frames[j]
-    num_frames = max(f.shape[1] for f in per_item)
-    layers, dim = per_item[0].shape[0], per_item[0].shape[2]
-    out = per_item[0].new_zeros(batch, layers, num_frames, dim)
-    valid = []
-    for i, f in enumerate(per_item):
-        out[i, :, :f.shape[1]] = f
-        real = max(1, math.ceil(int(lengths[i]) / sample_rate * frame_rate - 1e-9))
-        valid.append(min(f.shape[1], real))
-    mask = torch.arange(num_frames, device=out.device)[None, :] < torch.tensor(valid, device=out.device)[:, None]
-    return EncoderOutput(out * mask[:, None, :, None].to(out.dtype), mask)
+                # frames that start after the real audio (a crop padded up to MIN_CROP_S) stay zero
+                valid[i] = min(frames.shape[2], valid[i])
+                out[i, :, :valid[i]] = frames[j, :, :valid[i]]
+            del frames
+    assert out is not None  # batch >= 1
+    mask = torch.arange(out.shape[2], device=out.device)[None, :] < torch.tensor(valid, device=out.device)[:, None]
+    return EncoderOutput(out, mask)

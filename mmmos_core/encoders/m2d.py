@@ -27,9 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelLoadError
-from .base import EncoderOutput
 from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
-from .cropping import encode_at_real_length
 
 OFFICIAL_NAME = "m2d_clap_vit_base-80x1001p16x16-240128_AS-FT_enconly"
 LICENSE = "NTT licence for non-commercial testing and evaluation (LICENSE.pdf in nttcslab/m2d)"
@@ -247,9 +245,6 @@ class M2DEncoder(PretrainedEncoder):
         chunks = [self.backbone.encode_chunk(lms[..., i:i + unit]) for i in range(0, total, unit)]
         return torch.cat(chunks, dim=1).unsqueeze(1)  # [B, 1, T, 3840]
 
-    @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
-    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate)
 
     def describe(self) -> dict[str, Any]:
         weights = self.settings.get("init") or self.settings.get("path") or OFFICIAL_NAME

@@ -28,9 +28,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError
-from .base import EncoderOutput
 from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
-from .cropping import encode_at_real_length
 
 LICENSE = "CC BY-NC 4.0 (MuQ weights: non-commercial use only)"
 SOURCE = WeightsSource(
@@ -41,7 +39,14 @@ SOURCE = WeightsSource(
     license=LICENSE,
 )
 SAMPLE_RATE = 24000  # fixed inside muq's MelSTFT
-CPU_MAX_BATCH = 2
+# The conv subsampling runs over mel frames in pieces of SUBSAMPLE_CHUNK (4 s) with
+# SUBSAMPLE_MARGIN frames of context on each side: its first block alone holds about
+# 190 MB of activations for a 10 s window in one piece. Each output frame sees 9 input
+# frames either side (two residual blocks of 3x3 convs, each striding time by 2), so 12
+# (a multiple of the total stride 4, to keep the output grid aligned) makes every piece's
+# output equal to the one-piece result.
+SUBSAMPLE_CHUNK = 400
+SUBSAMPLE_MARGIN = 12
 
 # MuQ-large as published (MuQConfig defaults plus the conformer fields of its w2v2_config).
 LARGE_ARCH: dict[str, Any] = {
@@ -119,6 +124,20 @@ def build_muq(config: dict[str, Any]):
             delattr(inner, name)
     del inner.conformer.pos_conv_embed
     return muq
+
+
+def subsample(conv, mel: torch.Tensor, chunk: int = SUBSAMPLE_CHUNK, margin: int = SUBSAMPLE_MARGIN) -> torch.Tensor:
+    """MuQ's ``Conv2dSubsampling`` over ``mel`` [b, n_mels, T] -> [b, ceil(T / 4), D], in pieces."""
+    total = mel.shape[-1]
+    if total <= chunk + 2 * margin:
+        return conv(mel)
+    pieces = []
+    for start in range(0, total, chunk):
+        lo, end = max(0, start - margin), min(total, start + chunk)
+        out = conv(mel[..., lo:min(total, end + margin)])
+        first = (start - lo) // 4
+        pieces.append(out[:, first:first + (end - start + 3) // 4])
+    return torch.cat(pieces, dim=1)
 
 
 def feature_keys(muq) -> list[str]:
@@ -239,7 +258,7 @@ class MuQEncoder(PretrainedEncoder):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         inner = self.muq.model
         mel = inner.normalize(inner.preprocessing(x, features=["melspec_2048"]))["melspec_2048"]
-        hidden = inner.conv(mel)
+        hidden = subsample(inner.conv, mel)
         conformer = inner.conformer
         if hasattr(conformer.embed_positions, "cached_sequence_length"):
             # its cache is keyed on length only; a model moved between devices must not reuse it
@@ -257,14 +276,6 @@ class MuQEncoder(PretrainedEncoder):
                 h.remove()
         states.append(out.last_hidden_state)
         return torch.stack(states, dim=1)  # [b, 13, t, 1024]
-
-    @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
-    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        # The first conv block's output is 512 x 64 x 500 floats (65 MB) per 10 s window and a
-        # few are alive at once: on CPU, where batching gains little, cap the batch at 2.
-        cap = CPU_MAX_BATCH if waveforms.device.type == "cpu" else None
-        return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate,
-                                     max_batch=cap)
 
     def describe(self) -> dict[str, Any]:
         weights = self.settings.get("init") or self.settings.get("path") or self.settings.get("repo")

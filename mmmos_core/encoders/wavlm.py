@@ -15,9 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError
-from .base import EncoderOutput
 from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
-from .cropping import encode_at_real_length
 
 SOURCE = WeightsSource(
     label="WavLM Base+",
@@ -157,9 +155,6 @@ class WavLMEncoder(PretrainedEncoder):
         out = self.model(x, output_hidden_states=True)
         return torch.stack(out.hidden_states, dim=1)  # [b, 13, t, 768]
 
-    @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
-    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate)
 
     def describe(self) -> dict[str, Any]:
         weights = self.settings.get("init") or self.settings.get("path") or self.settings.get("repo")
