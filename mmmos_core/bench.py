@@ -3,6 +3,7 @@
 A benchmark, not a test: it prints numbers and asserts nothing. The probe is a fixed
 synthetic 10 s stereo-free clip at 44.1 kHz (tones, a noise floor and clicks), so the
 full front door (decode-free input, resampling, windowing) is in the measured path.
+Every ``*_mb`` field is in MiB (2^20 bytes).
 """
 
 from __future__ import annotations
@@ -45,14 +46,60 @@ def _median_time(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
-def cold_start(spec: str) -> float:
-    """Seconds for a fresh interpreter to import mmmos_core and load the model."""
-    code = ("import time; t=time.perf_counter(); from mmmos_core import load_model; "
-            f"load_model({spec!r}); print(time.perf_counter()-t)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+# Runs in a fresh interpreter so that nothing this process already loaded or freed skews
+# the numbers. Memory is read from /proc (Linux); elsewhere those fields are absent.
+_FRESH_PROBE = r"""
+import ctypes, gc, json, resource, sys, time
+t = time.perf_counter()
+from mmmos_core import load_model
+from mmmos_core.bench import probe_clip
+from mmmos_core.cache import EmbeddingCache
+model = load_model(sys.argv[1], device=sys.argv[2] or None)
+out = {"cold_start_s": time.perf_counter() - t}
+
+def rss_mb():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+    except OSError:
+        return None
+
+tensors = [*model.parameters(), *model.buffers()]
+out["weights_mb"] = sum(x.numel() * x.element_size() for x in tensors) / 2 ** 20
+model.cache = EmbeddingCache(max_items=0)
+model.predict(probe_clip())
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+del model, tensors
+gc.collect()
+try:  # hand freed heap pages back, so what stays is code and libraries, not garbage
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+except (OSError, AttributeError):
+    pass
+out["rss_libraries_mb"] = rss_mb()
+print(json.dumps(out))
+"""
+
+
+def fresh_process_probe(spec: str, device: str | None = None) -> dict[str, float]:
+    """Cold start and memory of ``spec`` in a fresh interpreter: import + load time, then
+    one 10 s prediction, then the model freed.
+
+    ``model_peak_mb`` is the process's peak RSS minus what stays resident once the model
+    is gone (the interpreter, torch and every library the model's code imported), i.e.
+    the memory the loaded model itself needs, weights plus its working set.
+    """
+    out = subprocess.run([sys.executable, "-c", _FRESH_PROBE, spec, device or ""], capture_output=True,
+                         text=True, env=os.environ.copy())
     if out.returncode != 0:
-        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "cold start failed")
-    return float(out.stdout.strip().splitlines()[-1])
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "fresh probe failed")
+    raw = json.loads(out.stdout.strip().splitlines()[-1])
+    result = {"cold_start_s": round(raw["cold_start_s"], 3), "weights_mb": round(raw["weights_mb"], 1),
+              "peak_rss_mb": round(raw["peak_rss_mb"], 1)}
+    if raw.get("rss_libraries_mb") is not None:
+        libraries = raw["rss_libraries_mb"]
+        result["rss_libraries_mb"] = round(libraries, 1)
+        result["model_peak_mb"] = round(raw["peak_rss_mb"] - libraries, 1)
+    return result
 
 
 def encoder_times(model, runs: int) -> dict[str, float]:
@@ -105,7 +152,6 @@ def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_sta
         "latency_8_members_s": round(statistics.median(t8), 5),
         "encoders_s": enc,
         "pipeline_over_encoders": round(latency / max(sum(enc.values()), 1e-9), 4),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
         "device": str(model.device),
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
@@ -117,7 +163,9 @@ def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_sta
         result["gpu"] = torch.cuda.get_device_name(model.device)
         result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(model.device) / 2 ** 20, 1)
     if with_cold_start:
-        result["cold_start_s"] = round(cold_start(spec), 3)
+        result.update(fresh_process_probe(spec, device))
+    else:
+        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
     return result
 
 
