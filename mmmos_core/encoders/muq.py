@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError
-from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
+from .checkpoints import PretrainedEncoder, SafetensorsReader, WeightsSource, find_weights, weights_fingerprint
 
 LICENSE = "CC BY-NC 4.0 (MuQ weights: non-commercial use only)"
 SOURCE = WeightsSource(
@@ -150,8 +150,6 @@ def feature_keys(muq) -> list[str]:
 
 
 def load_muq(folder: Path):
-    from safetensors import safe_open
-
     config_path, weights = folder / "config.json", folder / "model.safetensors"
     try:
         config = json.loads(config_path.read_text())
@@ -167,11 +165,11 @@ def load_muq(folder: Path):
         muq = build_muq(config)
     own = muq.state_dict()
     # Like MuQ.from_pretrained we accept extra tensors (the pre-training parts); unlike it
-    # (strict=False, silently) we insist on every tensor the features need. One tensor at a
-    # time, so loading never holds two copies of the 1.3 GB of weights.
+    # (strict=False, silently) we insist on every tensor the features need. Read straight
+    # into the model, so loading never holds a second copy of the 1.3 GB of weights.
     try:
-        with safe_open(str(weights), framework="pt") as f:
-            present = set(f.keys())
+        with SafetensorsReader(weights) as f:
+            present = f.keys()
             missing = [k for k in feature_keys(muq) if k not in present]
             if missing:
                 raise ModelLoadError(
@@ -181,14 +179,13 @@ def load_muq(folder: Path):
                 for key in own:
                     if key not in present:
                         continue
-                    value = f.get_tensor(key)
-                    if value.shape != own[key].shape:
-                        raise ModelLoadError(f"{weights}: {key} has shape {tuple(value.shape)}, the config in "
+                    if f.shape(key) != tuple(own[key].shape):
+                        raise ModelLoadError(f"{weights}: {key} has shape {f.shape(key)}, the config in "
                                              f"{config_path} gives {tuple(own[key].shape)}")
-                    own[key].copy_(value)
+                    f.read_into(key, own[key])
     except ModelLoadError:
         raise
-    except Exception as exc:  # safetensors raises its own error types for torn files
+    except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{weights}: not a readable safetensors file ({exc})") from None
     return muq, _muq_fields(config), weights
 
