@@ -195,7 +195,9 @@ class M2DEncoder(PretrainedEncoder):
         weights = _weights_file(found)
         input_size, patch, sample_rate = parse_name(weights.parent.name)
         arch = {**VIT_BASE, **(settings.get("arch") or {})}
-        with torch.random.fork_rng(devices=[]):  # its random init is overwritten; keep the caller's generator
+        # Built without storage, then the checkpoint's own tensors become its parameters: a
+        # random init and a loaded copy are never both in memory (350 MB at full size).
+        with torch.device("meta"):
             backbone = M2DBackbone(input_size, patch, **arch)
         state = backbone_state(_load_pth(weights))
         if "norm_stats" not in state:
@@ -211,7 +213,11 @@ class M2DEncoder(PretrainedEncoder):
         if wrong:
             raise ModelLoadError(f"{weights}: tensors do not fit {weights.parent.name} with arch {arch}: "
                                  f"{'; '.join(wrong[:6])}")
-        backbone.load_state_dict({k: state[k] for k in expected})
+        backbone.load_state_dict({k: state[k].float() if state[k].is_floating_point() else state[k]
+                                  for k in expected}, assign=True)
+        unset = [n for n, t in [*backbone.named_parameters(), *backbone.named_buffers()] if t.is_meta]
+        if unset:  # a tensor the checkpoint format does not carry would otherwise fail at first use
+            raise ModelLoadError(f"{weights}: no values for {', '.join(unset[:6])}")
         return cls(backbone, sample_rate, settings, weights_fingerprint(weights), found)
 
     @classmethod
