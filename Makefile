@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install lite-model bench clean
+.PHONY: run test install lite-model bench bench-trienc clean
 
 # The dev install carries the optional extras (Ray, Audiobox Aesthetics) so that `make test` runs their real paths.
 $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt requirements-audiobox.txt pyproject.toml
@@ -30,6 +30,14 @@ lite-model: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/mmmos bench --json
+
+# Full-size TriEnc, random weights: built in memory, then saved in the published formats
+# (about 1.9 GB under build/) and loaded back the way real checkpoints are.
+bench-trienc: $(STAMP)
+	$(VENV)/bin/mmmos bench --json --model trienc-random
+	test -f build/trienc-full/mmmos.json || \
+	  $(PY) -c "from mmmos_core.trienc import build_trienc_dir; build_trienc_dir('build/trienc-full', size='full')"
+	$(VENV)/bin/mmmos bench --json --model build/trienc-full
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

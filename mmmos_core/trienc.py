@@ -5,11 +5,11 @@ Two builders that need no downloaded weights:
 - `build_random_trienc`: the FULL-SIZE architecture with random weights, for memory and
   speed benchmarks and for tests of the plumbing. Its scores mean nothing; it is never
   a default and says so with every prediction.
-- `build_tiny_trienc_dir`: a tiny model of the same architecture whose encoders are saved
-  in the real on-disk formats (a Hugging Face folder for WavLM, MuQ's config.json +
-  model.safetensors, the official EVAR-style `.pth` inside an officially named folder for
-  M2D) and loaded back through the same loaders as the published weights. Tests use it to
-  cover save -> load -> predict end to end.
+- `build_trienc_dir`: a tiny (tests) or full-size (memory bench) model of the same
+  architecture whose encoders are saved in the real on-disk formats (a Hugging Face folder
+  for WavLM, MuQ's config.json + model.safetensors, the official EVAR-style `.pth` inside
+  an officially named folder for M2D) and loaded back through the same loaders as the
+  published weights.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .encoders import Encoder, build_encoder
-from .encoders.m2d import M2DEncoder, save_m2d_checkpoint
+from .encoders.m2d import OFFICIAL_NAME, M2DEncoder, save_m2d_checkpoint
 from .encoders.muq import MuQEncoder, save_muq_checkpoint
 from .encoders.wavlm import WavLMEncoder
 from .member import MemberConfig
@@ -99,29 +99,39 @@ def build_random_trienc(device: str | torch.device | None = None, members: int =
     return model.to(device) if device is not None else model
 
 
-def build_tiny_trienc_dir(folder: str | Path, members: int = 8, seed: int = 0) -> MMMOSModel:
-    """Save a tiny TriEnc to ``folder`` in the real on-disk formats and return it.
+def build_trienc_dir(folder: str | Path, size: str = "tiny", members: int = 8, seed: int = 0) -> MMMOSModel:
+    """Save a TriEnc with random weights to ``folder`` in the real on-disk formats and return it.
+
+    ``size="tiny"``: narrow, shallow encoders of the real architectures, for the tests.
+    ``size="full"``: the published sizes (about 1.9 GB on disk), to measure loading and
+    memory through exactly the path real checkpoints take.
 
     The encoders are written first (``folder/encoders/...``), then loaded back through
     the public loaders with paths relative to ``folder``, so the returned model is
     exactly what `MMMOSModel.from_pretrained(folder)` rebuilds.
     """
+    if size not in ("tiny", "full"):
+        raise ValueError(f"size must be 'tiny' or 'full', not {size!r}")
+    tiny = size == "tiny"
     folder = Path(folder)
     store = folder / "encoders"
-    wavlm = WavLMEncoder.random(TINY_WAVLM, seed=seed)
+    wavlm = WavLMEncoder.random(TINY_WAVLM if tiny else None, seed=seed)
     wavlm.model.save_pretrained(str(store / "wavlm"))
-    muq = MuQEncoder.random(TINY_MUQ, seed=seed + 1)
+    muq = MuQEncoder.random(TINY_MUQ if tiny else None, seed=seed + 1)
     save_muq_checkpoint(muq.muq, muq.muq_config, store / "muq")
-    m2d = M2DEncoder.random(TINY_M2D_NAME, TINY_M2D, seed=seed + 2)
-    save_m2d_checkpoint(m2d, store, TINY_M2D_NAME, head_classes=8)
+    m2d_name = TINY_M2D_NAME if tiny else OFFICIAL_NAME
+    m2d = M2DEncoder.random(m2d_name, TINY_M2D if tiny else None, seed=seed + 2)
+    save_m2d_checkpoint(m2d, store, m2d_name, head_classes=8 if tiny else 527)
+    del wavlm, muq, m2d  # the loaders below build their own copies
 
+    m2d_config = {"path": f"encoders/{m2d_name}", **({"arch": TINY_M2D} if tiny else {})}
     loaded = {
         "wavlm": build_encoder("wavlm", {"path": "encoders/wavlm"}, folder),
         "muq": build_encoder("muq", {"path": "encoders/muq"}, folder),
-        "m2d": build_encoder("m2d", {"path": f"encoders/{TINY_M2D_NAME}", "arch": TINY_M2D}, folder),
+        "m2d": build_encoder("m2d", m2d_config, folder),
     }
-    model = _model("trienc-tiny", loaded, members, seed, RANDOM_NOTE,
-                   "tiny WavLM + MuQ + M2D of the real architectures with random weights, for tests", [],
-                   hidden=32)
+    model = _model(f"trienc-{size}-saved", loaded, members, seed, RANDOM_NOTE,
+                   f"{size} WavLM + MuQ + M2D of the real architectures with random weights, saved in the "
+                   "published formats", [], hidden=32 if tiny else 256)
     model.save_pretrained(folder)
     return model

@@ -12,13 +12,13 @@ from mmmos_core.audio import load_audio
 from mmmos_core.axes import AXES
 from mmmos_core.encoders import build_encoder
 from mmmos_core.model import MMMOSModel
-from mmmos_core.trienc import RANDOM_NOTE, TINY_M2D, TINY_M2D_NAME, build_tiny_trienc_dir
+from mmmos_core.trienc import RANDOM_NOTE, TINY_M2D, TINY_M2D_NAME, build_trienc_dir
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trienc") / "tiny"
-    return folder, build_tiny_trienc_dir(folder, members=8)
+    return folder, build_trienc_dir(folder, members=8)
 
 
 def scores(model: MMMOSModel, clip) -> np.ndarray:
