@@ -68,7 +68,13 @@ tensors = [*model.parameters(), *model.buffers()]
 out["weights_mb"] = sum(x.numel() * x.element_size() for x in tensors) / 2 ** 20
 model.cache = EmbeddingCache(max_items=0)
 model.predict(probe_clip())
+# A server sees clips of every length; memory that each new length strands must not pile up.
+before = rss_mb()
+for i, seconds in enumerate((1.3, 7.9, 4.1, 9.6, 2.2, 6.4, 3.7, 8.8)):
+    model.predict(probe_clip(seconds, seed=i + 1))
+after = rss_mb()
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["rss_growth_8_mixed_clips_mb"] = None if before is None else after - before
 del model, tensors
 gc.collect()
 try:  # hand freed heap pages back, so what stays is code and libraries, not garbage
@@ -82,11 +88,12 @@ print(json.dumps(out))
 
 def fresh_process_probe(spec: str, device: str | None = None) -> dict[str, float]:
     """Cold start and memory of ``spec`` in a fresh interpreter: import + load time, then
-    one 10 s prediction, then the model freed.
+    one 10 s prediction, then 8 clips of mixed lengths, then the model freed.
 
     ``model_peak_mb`` is the process's peak RSS minus what stays resident once the model
     is gone (the interpreter, torch and every library the model's code imported), i.e.
     the memory the loaded model itself needs, weights plus its working set.
+    ``rss_growth_8_mixed_clips_mb``: how much resident memory the mixed clips left behind.
     """
     out = subprocess.run([sys.executable, "-c", _FRESH_PROBE, spec, device or ""], capture_output=True,
                          text=True, env=os.environ.copy())
@@ -99,6 +106,7 @@ def fresh_process_probe(spec: str, device: str | None = None) -> dict[str, float
         libraries = raw["rss_libraries_mb"]
         result["rss_libraries_mb"] = round(libraries, 1)
         result["model_peak_mb"] = round(raw["peak_rss_mb"] - libraries, 1)
+        result["rss_growth_8_mixed_clips_mb"] = round(raw["rss_growth_8_mixed_clips_mb"], 1)
     return result
 
 

@@ -8,6 +8,8 @@ the `ModelLoadError` names the checkpoint and the one command that fetches it.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import json
 import math
@@ -211,6 +213,28 @@ def copy_into_model_dir(resolved: Path, relative: str, model_dir: Path) -> None:
         shutil.copy2(resolved, target)
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: its allocator returns memory its own way
+        return None
+
+
+def release_freed_heap() -> None:
+    """Give the pages freed by a forward pass back to the operating system.
+
+    glibc keeps freed blocks of up to 32 MB in its heap, and a pass over a clip of a new
+    length rarely fits the holes the last one left: measured here, serving clips of mixed
+    lengths let TriEnc's resident memory creep by ~1 GB within 40 clips. Trimming after
+    each encoder pass holds it at the loaded size; it costs a millisecond against seconds
+    of forward pass, and was not slower in our runs.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 class PretrainedEncoder(Encoder):
     """An encoder built from a published checkpoint that `find_weights` located.
 
@@ -233,9 +257,12 @@ class PretrainedEncoder(Encoder):
 
     @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        cap = self.cpu_max_batch if waveforms.device.type == "cpu" else None
-        return encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate,
-                                     max_batch=cap)
+        on_cpu = waveforms.device.type == "cpu"
+        out = encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate,
+                                    max_batch=self.cpu_max_batch if on_cpu else None)
+        if on_cpu:
+            release_freed_heap()
+        return out
 
     def save(self, model_dir: Path) -> None:
         # A checkpoint named relative to the model directory travels with the model.
