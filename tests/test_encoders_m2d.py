@@ -121,6 +121,23 @@ def test_checkpoint_of_another_size_is_refused(saved):
         build_encoder("m2d", {"path": str(saved[0])})
 
 
+def test_half_precision_checkpoint_runs_in_fp32_and_leaves_random_state_alone(tmp_path, saved):
+    state = torch.load(saved[0], map_location="cpu", weights_only=True)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    folder = tmp_path / TINY_M2D_NAME
+    folder.mkdir()
+    torch.save(half, folder / "weights.pth")
+    torch.manual_seed(123)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(123)
+    enc = build_encoder("m2d", {"path": str(folder), "arch": TINY_M2D})
+    assert torch.equal(torch.rand(3), expected_draw)
+    tensors = [*enc.backbone.parameters(), *enc.backbone.buffers()]
+    assert all(t.dtype == torch.float32 and not t.is_meta for t in tensors)
+    key = "module.ar.runtime.backbone.blocks.0.attn.qkv.weight"
+    assert torch.equal(enc.backbone.blocks[0].attn.qkv.weight, half[key].float())
+
+
 def test_extra_pickled_arguments_are_read(tmp_path, saved):
     """Some official files pickle the training arguments next to the weights."""
     import argparse
