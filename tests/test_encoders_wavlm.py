@@ -167,3 +167,12 @@ def test_full_size_shapes():
     enc = WavLMEncoder.random().freeze()
     out = enc.encode(audio(1)[None], torch.tensor([SR]))
     assert out.frames.shape == (1, 13, 49, 768)
+
+
+def test_loading_prints_no_progress_bar_and_leaves_the_setting_alone(saved, capfd):
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    build_encoder("wavlm", {"path": str(saved[0])})
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()

@@ -60,13 +60,20 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
 
 def _load_pretrained(folder: Path):
     from transformers import WavLMModel
+    from transformers.utils import logging as hf_logging
 
     weights = next(folder / f for f in WEIGHT_FILES if (folder / f).exists())
+    # A progress bar per encoder load would be noise in `mmmos predict` output and app logs.
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         with torch.random.fork_rng(devices=[]):  # any init of unloaded tensors must not draw from ours
             model, info = WavLMModel.from_pretrained(str(folder), output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"{folder}: cannot load WavLM weights ({exc})") from None
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
     # The SpecAugment mask vector is only used in training mode; a file without it is complete.
     missing = set(info.get("missing_keys", ())) - {"masked_spec_embed"}
     if missing or info.get("mismatched_keys"):
