@@ -65,3 +65,16 @@ def encode_alone_and_padded(encoder, short, long):
     torch.testing.assert_close(masked_mean(together.frames[:1], together.mask[:1]),
                                masked_mean(alone.frames, alone.mask), atol=1e-5, rtol=1e-5)
     return n, together
+
+
+def assert_encode_alike(first, second, x, exact: bool = False):
+    """``first`` and ``second`` encode the 1-D clip ``x`` to the same frames (bit for bit if ``exact``)."""
+    import torch
+
+    lengths = torch.tensor([len(x)])
+    a = first.encode(x[None], lengths).frames
+    b = second.encode(x[None], lengths).frames
+    if exact:
+        assert torch.equal(a, b)
+    else:
+        torch.testing.assert_close(a, b)

@@ -9,7 +9,7 @@ from mmmos_core.encoders import build_encoder
 from mmmos_core.encoders.m2d import OFFICIAL_NAME, M2DEncoder, parse_name, save_m2d_checkpoint
 from mmmos_core.errors import ModelLoadError
 from mmmos_core.trienc import TINY_M2D, TINY_M2D_NAME
-from conftest import encode_alone_and_padded
+from conftest import assert_encode_alike, encode_alone_and_padded
 
 SR = 16000
 
@@ -81,16 +81,11 @@ def test_front_end_matches_nnaudio():
 
 
 def test_loaded_weights_equal_saved(saved, encoder):
-    _, original = saved
-    x = audio(3)[None]
-    lengths = torch.tensor([x.shape[1]])
-    torch.testing.assert_close(encoder.encode(x, lengths).frames, original.freeze().encode(x, lengths).frames)
+    assert_encode_alike(encoder, saved[1].freeze(), audio(3))
 
 
 def test_deterministic(encoder):
-    x = audio(4)[None]
-    assert torch.equal(encoder.encode(x, torch.tensor([x.shape[1]])).frames,
-                       encoder.encode(x, torch.tensor([x.shape[1]])).frames)
+    assert_encode_alike(encoder, encoder, audio(4), exact=True)
 
 
 def test_padding_is_invisible(encoder):

@@ -16,7 +16,7 @@ from mmmos_core.encoders.muq import MuQEncoder, conformer_config, save_muq_check
 from mmmos_core.errors import ModelLoadError
 from mmmos_core.features import WindowSettings, encode_windows
 from mmmos_core.trienc import TINY_MUQ
-from conftest import encode_alone_and_padded
+from conftest import assert_encode_alike, encode_alone_and_padded
 
 SR = 24000
 
@@ -81,10 +81,7 @@ def test_hidden_states_are_transformers4_layout(encoder):
 
 
 def test_loaded_weights_equal_saved(saved, encoder):
-    _, original = saved
-    x = audio(3)[None]
-    lengths = torch.tensor([x.shape[1]])
-    torch.testing.assert_close(encoder.encode(x, lengths).frames, original.freeze().encode(x, lengths).frames)
+    assert_encode_alike(encoder, saved[1].freeze(), audio(3))
 
 
 def test_checkpoint_written_by_the_muq_package_loads(tmp_path):
@@ -101,9 +98,7 @@ def test_checkpoint_written_by_the_muq_package_loads(tmp_path):
 
 
 def test_deterministic(encoder):
-    x = audio(4)[None]
-    assert torch.equal(encoder.encode(x, torch.tensor([x.shape[1]])).frames,
-                       encoder.encode(x, torch.tensor([x.shape[1]])).frames)
+    assert_encode_alike(encoder, encoder, audio(4), exact=True)
 
 
 def test_padding_is_invisible(encoder):

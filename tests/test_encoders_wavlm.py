@@ -12,7 +12,7 @@ from mmmos_core.encoders import build_encoder
 from mmmos_core.encoders.wavlm import WavLMEncoder
 from mmmos_core.errors import ModelLoadError
 from mmmos_core.trienc import TINY_WAVLM
-from conftest import encode_alone_and_padded
+from conftest import assert_encode_alike, encode_alone_and_padded
 
 SR = 16000
 
@@ -45,17 +45,11 @@ def test_shapes_and_frame_rate(encoder):
 
 
 def test_loaded_weights_equal_saved(saved, encoder):
-    _, original = saved
-    x = audio(3)[None]
-    lengths = torch.tensor([x.shape[1]])
-    torch.testing.assert_close(encoder.encode(x, lengths).frames, original.freeze().encode(x, lengths).frames)
+    assert_encode_alike(encoder, saved[1].freeze(), audio(3))
 
 
 def test_deterministic(encoder):
-    x = audio(4)[None]
-    a = encoder.encode(x, torch.tensor([x.shape[1]])).frames
-    b = encoder.encode(x, torch.tensor([x.shape[1]])).frames
-    assert torch.equal(a, b)
+    assert_encode_alike(encoder, encoder, audio(4), exact=True)
 
 
 def test_padding_is_invisible(encoder):
