@@ -95,7 +95,8 @@ class RayScorer:
     """One Ray actor: the model loaded once, then batches of items -> JSON records."""
 
     def __init__(self, model_spec: str, threads: int, base_dir: str, device: str | None,
-                 max_duration_s: float | None = DEFAULT_MAX_DURATION_S):
+                 max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+                 reference: tuple[str, str] | None = None):
         import torch
 
         torch.set_num_threads(max(1, threads))
@@ -103,6 +104,10 @@ class RayScorer:
 
         self.model = load_model(model_spec, device=device)
         self.model.max_duration_s = max_duration_s
+        if reference is not None:  # (name, checkpoint path the driver resolved)
+            from .reference import load_reference
+
+            self.model.reference = load_reference(reference[0], reference[1], device=device)
         self.base_dir = base_dir
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -140,16 +145,33 @@ def _resolve_spec(model_spec: str | None) -> str:
     return str(resolved.resolve())
 
 
+def _resolve_reference(reference: tuple[str, str | None] | None) -> tuple[str, str, str] | None:
+    """Check the reference model here, before Ray starts: (spec, checkpoint path, record name).
+    The path is absolute, so a worker finds the file wherever it runs from (on a cluster, every
+    node needs it at that path)."""
+    if reference is None:
+        return None
+    from .reference import NAME, REFERENCES, _package, find_checkpoint
+
+    spec, path = reference
+    if spec not in REFERENCES:
+        raise MMMOSError(f"unknown reference model {spec!r}; known: {', '.join(REFERENCES)}")
+    _package()
+    return spec, str(find_checkpoint(path).resolve()), NAME
+
+
 def _ray_batches(ray, todo: list[dict[str, Any]], model_spec: str, num_workers: int, batch_size: int,
                  cpus_per_worker: float, gpus_per_worker: float, max_duration_s: float | None,
-                 timings: list[tuple] | None) -> Iterator[list[dict[str, Any]]]:
+                 timings: list[tuple] | None,
+                 reference: tuple[str, str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
     blocks = max(1, min(MAX_BLOCKS, math.ceil(len(todo) / batch_size)))
     ds = ray.data.from_items([{"item": json.dumps(it)} for it in todo], override_num_blocks=blocks)
     ds = ds.map_batches(
         RayScorer,
         fn_constructor_kwargs={"model_spec": model_spec, "threads": max(1, int(cpus_per_worker)),
                                "base_dir": os.getcwd(), "device": "cuda" if gpus_per_worker > 0 else None,
-                               "max_duration_s": max_duration_s},
+                               "max_duration_s": max_duration_s,
+                               "reference": reference[:2] if reference else None},
         batch_size=batch_size,
         batch_format="numpy",
         # Two tasks queued per actor hide the hand-over between batches without leaving
@@ -166,13 +188,15 @@ def _ray_batches(ray, todo: list[dict[str, Any]], model_spec: str, num_workers: 
 
 
 def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_worker, progress,
-         cpus_per_worker=1.0, resume=True, max_duration_s=DEFAULT_MAX_DURATION_S, timings=None) -> BatchSummary:
+         cpus_per_worker=1.0, resume=True, max_duration_s=DEFAULT_MAX_DURATION_S, timings=None,
+         reference=None) -> BatchSummary:
     ray = _import_ray(local=not address)
     if batch_size < 1:
         raise MMMOSError(f"--batch-size must be at least 1, got {batch_size}")
     if cpus_per_worker <= 0 or gpus_per_worker < 0:
         raise MMMOSError("a worker needs a positive CPU share and a non-negative GPU share")
     spec = _resolve_spec(model_spec)
+    reference_job = _resolve_reference(reference)
 
     def scorer(todo: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         started_here = False
@@ -199,7 +223,7 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
                       file=sys.stderr)
             try:
                 yield from _ray_batches(ray, todo, spec, workers, batch_size, cpus_per_worker,
-                                        gpus_per_worker, max_duration_s, timings)
+                                        gpus_per_worker, max_duration_s, timings, reference_job)
             except ray.exceptions.RayError as exc:
                 # A worker could not start (model missing on a node, out of memory) or the
                 # cluster went away: say so briefly; what finished is kept in the parts.
@@ -212,7 +236,8 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
             if started_here:
                 ray.shutdown()
 
-    summary = run_batch(items, output, scorer, model_name=model_name_of(spec), progress=progress, resume=resume)
+    summary = run_batch(items, output, scorer, model_name=model_name_of(spec), progress=progress, resume=resume,
+                        reference_name=reference_job and reference_job[2])
     if progress:
         print(summary.line(), file=sys.stderr)
     return summary
@@ -221,15 +246,19 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
 def run_ray_predict(items: list[dict[str, Any]], output: str, model_spec: str, address: str | None,
                     num_workers: int, batch_size: int, gpus_per_worker: float, progress: bool = True,
                     *, cpus_per_worker: float = 1.0, resume: bool = True,
-                    max_duration_s: float | None = DEFAULT_MAX_DURATION_S) -> BatchSummary:
+                    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+                    reference: tuple[str, str | None] | None = None) -> BatchSummary:
     """Score ``items`` into ``output`` (JSONL, or CSV by extension) on Ray, resuming a previous
     run into the same output. Without ``address`` a private local Ray instance is started
     (and stopped) for the run; with one, the cluster is joined (``auto`` finds a local
     ``ray start``). ``num_workers`` <= 0 means one worker per ``cpus_per_worker`` CPUs.
     ``max_duration_s`` is the local engine's ``--max-duration`` (longer inputs are errors).
+    ``reference``: ``(spec, checkpoint path or None)`` of a reference model every worker loads
+    beside the ensemble (`mmmos_core.reference`), as ``--reference`` does locally.
     An already initialised Ray (a test, a notebook) is used as it is and left running."""
     return _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_worker, progress,
-                cpus_per_worker=cpus_per_worker, resume=resume, max_duration_s=max_duration_s)
+                cpus_per_worker=cpus_per_worker, resume=resume, max_duration_s=max_duration_s,
+                reference=reference)
 
 
 # ---- bench ---------------------------------------------------------------------------------

@@ -32,10 +32,8 @@ def _report_errors(records: Iterable[dict[str, Any]]) -> None:
 def _load_reference(args):
     if args.reference_path and not args.reference:
         args.reference = "audiobox"  # the one reference there is; a path alone says which is meant
-    if not args.reference:
+    if not args.reference or args.engine == "ray":  # Ray's workers load their own copy
         return None
-    if args.engine == "ray":
-        raise MMMOSError("--reference works with the local engine only (drop --engine ray)")
     from .reference import load_reference
 
     return load_reference(args.reference, args.reference_path, device=args.device)
@@ -54,7 +52,8 @@ def cmd_predict(args) -> int:
 
         summary = run_ray_predict(items, args.output, args.model, args.address, args.num_workers,
                                   args.batch_size, args.gpus_per_worker, progress=not args.quiet,
-                                  max_duration_s=args.max_duration)
+                                  max_duration_s=args.max_duration,
+                                  reference=(args.reference, args.reference_path) if args.reference else None)
     elif to_file:
         # Written in parts and merged atomically: a rerun into the same file resumes.
         summary = run_local_predict(items, args.output, args.model, args.batch_size, progress=not args.quiet,

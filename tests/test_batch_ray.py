@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from mmmos_core.axes import AXES
 from mmmos_core.batch_io import ResumableWriter, result_record, score_items
@@ -164,3 +165,42 @@ def test_ray_bench_reports_both_worker_counts(ray_local, logmel_model_dir):
     assert result["ray_worker_cpu_ms_per_clip_1w"] > 0 and result["ray_worker_cpu_ms_per_clip_2w"] > 0
     assert result["ray_speedup_2v1"] == pytest.approx(result["ray_clips_per_s_2w"] / result["ray_clips_per_s_1w"],
                                                       rel=0.01)
+
+
+@needs_ray
+@pytest.mark.filterwarnings("ignore:.*weight_norm")  # the package's own WavLM
+def test_ray_workers_score_the_reference_as_locally(ray_local, corpus, logmel_model_dir, tmp_path):
+    """--reference on Ray: each worker loads the checkpoint the driver found; the reference
+    block equals a local run's, bad inputs stay error records, and a rerun resumes."""
+    pytest.importorskip("audiobox_aesthetics")
+    from audiobox_aesthetics.model.aes import AesMultiOutput
+
+    from mmmos_core.batch_ray import run_ray_predict
+    from mmmos_core.reference import CHECKPOINT, load_reference
+    from test_reference import PUBLISHED_CFG, TARGETS, save_checkpoint
+
+    # Published size: a shrunken one would need the test's patch inside every worker process.
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(AesMultiOutput(**PUBLISHED_CFG, target_transform=TARGETS),
+                                 tmp_path / "audiobox" / CHECKPOINT, PUBLISHED_CFG)
+    items = [{"path": it["path"], "start_time": 0.5, "end_time": 2.0} for it in corpus[:3]]
+    items.append(next(it for it in corpus if it["path"].endswith("junk.wav")))
+    out = tmp_path / "scores.jsonl"
+    try:
+        summary = run_ray_predict(items, str(out), str(logmel_model_dir), None, 2, 2, 0.0, progress=False,
+                                  reference=("audiobox", str(checkpoint)))
+        reference = load_reference(path=checkpoint)
+        records = {(r["path"], r.get("start_time")): r for r in _lines(out)}
+        assert (summary.scored, summary.failed) == (3, 1)
+        for it in items[:3]:
+            got = records[(it["path"], 0.5)]["reference"]
+            want = reference.predict(it["path"], start_time=0.5, end_time=2.0).to_record()
+            assert got["model"] == want["model"] == "audiobox-aesthetics"
+            for a in AXES:
+                assert got[a] == pytest.approx(want[a], abs=TOL)
+        assert "reference" not in records[(items[3]["path"], None)] and "error" in records[(items[3]["path"], None)]
+        again = run_ray_predict(items, str(out), str(logmel_model_dir), None, 2, 2, 0.0, progress=False,
+                                reference=("audiobox", str(checkpoint)))
+        assert (again.scored, again.skipped) == (0, 3)
+    finally:
+        checkpoint.unlink()  # 380 MB

@@ -296,10 +296,15 @@ def test_a_rerun_with_reference_rescores_records_that_lack_it(checkpoint, logmel
         assert "2 skipped" in capsys.readouterr().err and "reference" in out.read_text()
 
 
-def test_reference_and_the_ray_engine_is_a_clear_error(logmel_model_dir, clips, tmp_path, capsys):
+@needs_package
+def test_ray_engine_checks_the_reference_before_starting(empty_places, logmel_model_dir, clips, tmp_path, capsys):
+    """Workers load their own copy, but a missing checkpoint is said at once, by the driver."""
+    out = tmp_path / "o.jsonl"
     code = main(["predict", str(clips[0]), "--model", str(logmel_model_dir), "--engine", "ray", "--output",
-                 str(tmp_path / "o.jsonl"), "--reference", "audiobox"])
-    assert code == 2 and "local engine" in capsys.readouterr().err
+                 str(out), "--reference", "audiobox"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Audiobox Aesthetics weights (facebook/audiobox-aesthetics) are missing" in err
+    assert "Traceback" not in err and not out.exists()
 
 
 # ---- the app ----------------------------------------------------------------------------------
