@@ -26,6 +26,7 @@ import numpy as np
 from .audio import DEFAULT_MAX_DURATION_S
 from .batch_io import BatchSummary, catch_sigterm, model_name_of, run_batch, score_items
 from .errors import MMMOSError
+from .reference import NAME as REFERENCE_NAME
 
 RAY_HINT = "the Ray engine needs the optional extra: pip install -r requirements-ray.txt (or mmmos[ray])"
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -145,33 +146,32 @@ def _resolve_spec(model_spec: str | None) -> str:
     return str(resolved.resolve())
 
 
-def _resolve_reference(reference: tuple[str, str | None] | None) -> tuple[str, str, str] | None:
-    """Check the reference model here, before Ray starts: (spec, checkpoint path, record name).
+def _resolve_reference(reference: tuple[str, str | None] | None) -> tuple[str, str] | None:
+    """Check the reference model here, before Ray starts: (spec, checkpoint path).
     The path is absolute, so a worker finds the file wherever it runs from (on a cluster, every
     node needs it at that path)."""
     if reference is None:
         return None
-    from .reference import NAME, REFERENCES, _package, find_checkpoint
+    from .reference import REFERENCES, _package, find_checkpoint
 
     spec, path = reference
     if spec not in REFERENCES:
         raise MMMOSError(f"unknown reference model {spec!r}; known: {', '.join(REFERENCES)}")
     _package()
-    return spec, str(find_checkpoint(path).resolve()), NAME
+    return spec, str(find_checkpoint(path).resolve())
 
 
 def _ray_batches(ray, todo: list[dict[str, Any]], model_spec: str, num_workers: int, batch_size: int,
                  cpus_per_worker: float, gpus_per_worker: float, max_duration_s: float | None,
                  timings: list[tuple] | None,
-                 reference: tuple[str, str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
+                 reference: tuple[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
     blocks = max(1, min(MAX_BLOCKS, math.ceil(len(todo) / batch_size)))
     ds = ray.data.from_items([{"item": json.dumps(it)} for it in todo], override_num_blocks=blocks)
     ds = ds.map_batches(
         RayScorer,
         fn_constructor_kwargs={"model_spec": model_spec, "threads": max(1, int(cpus_per_worker)),
                                "base_dir": os.getcwd(), "device": "cuda" if gpus_per_worker > 0 else None,
-                               "max_duration_s": max_duration_s,
-                               "reference": reference[:2] if reference else None},
+                               "max_duration_s": max_duration_s, "reference": reference},
         batch_size=batch_size,
         batch_format="numpy",
         # Two tasks queued per actor hide the hand-over between batches without leaving
@@ -237,7 +237,7 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
                 ray.shutdown()
 
     summary = run_batch(items, output, scorer, model_name=model_name_of(spec), progress=progress, resume=resume,
-                        reference_name=reference_job and reference_job[2])
+                        reference_name=REFERENCE_NAME if reference_job else None)
     if progress:
         print(summary.line(), file=sys.stderr)
     return summary

@@ -49,11 +49,12 @@ def _median_time(fn: Callable[[], Any], runs: int) -> float:
 # Runs in a fresh interpreter so that nothing this process already loaded or freed skews
 # the numbers. Memory is read from /proc (Linux); elsewhere those fields are absent.
 _FRESH_PROBE = r"""
-import ctypes, gc, json, resource, sys, time
+import gc, json, resource, sys, time
 t = time.perf_counter()
 from mmmos_core import load_model
 from mmmos_core.bench import probe_clip
 from mmmos_core.cache import EmbeddingCache
+from mmmos_core.encoders.checkpoints import release_freed_heap
 model = load_model(sys.argv[1], device=sys.argv[2] or None)
 out = {"cold_start_s": time.perf_counter() - t}
 
@@ -77,10 +78,7 @@ out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 out["rss_growth_8_mixed_clips_mb"] = None if before is None else after - before
 del model, tensors
 gc.collect()
-try:  # hand freed heap pages back, so what stays is code and libraries, not garbage
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-except (OSError, AttributeError):
-    pass
+release_freed_heap()  # so what stays is code and libraries, not garbage
 out["rss_libraries_mb"] = rss_mb()
 print(json.dumps(out))
 """

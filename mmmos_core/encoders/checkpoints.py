@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar
 
-from ..errors import ModelLoadError
-from ..hub import mmmos_home
 import torch
 
+from ..errors import ModelLoadError
+from ..hub import mmmos_home
 from .base import Encoder, EncoderOutput
 from .cropping import encode_at_real_length
 
@@ -175,7 +175,7 @@ class SafetensorsReader:
             raise ValueError(f"{key}: unsupported dtype {entry['dtype']}")
         begin, end = entry["data_offsets"]
         shape = tuple(entry["shape"])
-        if end - begin != math.prod(shape) * torch.empty((), dtype=dtype).element_size():
+        if end - begin != math.prod(shape) * dtype.itemsize:
             raise ValueError(f"{key}: {end - begin} bytes do not hold {entry['dtype']} {list(shape)}")
         self._file.seek(self._base + begin)
         direct = out.dtype == dtype and out.device.type == "cpu" and out.is_contiguous() and dtype != torch.bool

@@ -251,7 +251,6 @@ class M2DEncoder(PretrainedEncoder):
         chunks = [self.backbone.encode_chunk(lms[..., i:i + unit]) for i in range(0, total, unit)]
         return torch.cat(chunks, dim=1).unsqueeze(1)  # [B, 1, T, 3840]
 
-
     def describe(self) -> dict[str, Any]:
         weights = self.settings.get("init") or self.settings.get("path") or OFFICIAL_NAME
         return {**super().describe(), "weights": weights, "license": LICENSE}
