@@ -36,7 +36,7 @@ bench: $(STAMP)
 bench-trienc: $(STAMP)
 	$(VENV)/bin/mmmos bench --json --model trienc-random
 	test -f build/trienc-full/mmmos.json || \
-	  $(PY) -c "from mmmos_core.trienc import build_trienc_dir; build_trienc_dir('build/trienc-full', size='full')"
+	  $(PY) -c "from mmmos_core.model.trienc import build_trienc_dir; build_trienc_dir('build/trienc-full', size='full')"
 	$(VENV)/bin/mmmos bench --json --model build/trienc-full
 
 clean:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .cache import EmbeddingCache
+from .model.cache import EmbeddingCache
 
 PROBE_SR = 44100
 PROBE_S = 10.0
@@ -52,9 +52,9 @@ _FRESH_PROBE = r"""
 import gc, json, resource, sys, time
 t = time.perf_counter()
 from mmmos_core import load_model
-from mmmos_core.bench import probe_clip
-from mmmos_core.cache import EmbeddingCache
-from mmmos_core.encoders.checkpoints import release_freed_heap
+from .bench import probe_clip
+from .model.cache import EmbeddingCache
+from .encoders.checkpoints import release_freed_heap
 model = load_model(sys.argv[1], device=sys.argv[2] or None)
 out = {"cold_start_s": time.perf_counter() - t}
 
@@ -113,7 +113,7 @@ def encoder_times(model, runs: int) -> dict[str, float]:
     sr, x = probe_clip()
     times = {}
     for name, encoder in model.encoders.items():
-        from .audio import resample
+        from .model.audio import resample
 
         wav = torch.from_numpy(resample(x, sr, encoder.sample_rate))[None].to(model.device)
         lengths = torch.tensor([wav.shape[1]], device=model.device)
@@ -128,7 +128,7 @@ def encoder_times(model, runs: int) -> dict[str, float]:
 
 
 def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_start: bool = True) -> dict[str, Any]:
-    from . import load_model
+    from mmmos_core import load_model
 
     model = load_model(spec, device=device)
     model.cache = EmbeddingCache(max_items=0)  # every run pays the encoders, as a new clip would
@@ -178,7 +178,7 @@ def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_sta
 def main_json(spec: str, runs: int, device: str | None, engine: str) -> str:
     result = run_bench(spec, runs, device)
     if engine == "ray":
-        from .batch_ray import ray_bench
+        from .batch.ray_engine import ray_bench
 
         result.update(ray_bench(model_spec=spec))
     return json.dumps(result)

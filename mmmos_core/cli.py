@@ -11,11 +11,12 @@ from typing import Any, Iterable
 from .axes import AXES
 from .errors import MMMOSError
 
+
 # ---- predict ---------------------------------------------------------------------
 def _input_items(args) -> list[dict[str, Any]]:
     items = [{"path": p} for p in args.paths]
     if args.input:
-        from .batch_io import read_input_list
+        from .batch.io import read_input_list
 
         items += read_input_list(args.input)
     if not items:
@@ -34,13 +35,13 @@ def _load_reference(args):
         args.reference = "audiobox"  # the one reference there is; a path alone says which is meant
     if not args.reference or args.engine == "ray":  # Ray's workers load their own copy
         return None
-    from .reference import load_reference
+    from .peers.audiobox import load_reference
 
     return load_reference(args.reference, args.reference_path, device=args.device)
 
 
 def cmd_predict(args) -> int:
-    from .batch_io import read_output_records, run_local_predict, score_items
+    from .batch.io import read_output_records, run_local_predict, score_items
 
     items = _input_items(args)
     to_file = args.output not in (None, "-")
@@ -48,7 +49,7 @@ def cmd_predict(args) -> int:
     if args.engine == "ray":
         if not to_file:
             raise MMMOSError("--engine ray needs --output FILE (results are written in resumable parts)")
-        from .batch_ray import run_ray_predict
+        from .batch.ray_engine import run_ray_predict
 
         summary = run_ray_predict(items, args.output, args.model, args.address, args.num_workers,
                                   args.batch_size, args.gpus_per_worker, progress=not args.quiet,
@@ -60,7 +61,7 @@ def cmd_predict(args) -> int:
                                     max_duration_s=args.max_duration, device=args.device, reference=reference)
         print(summary.line(), file=sys.stderr)
     else:
-        from . import load_model
+        from mmmos_core import load_model
 
         model = load_model(args.model, device=args.device)
         model.max_duration_s = args.max_duration
@@ -88,8 +89,8 @@ def _split(value: str) -> list[str]:
 
 
 def _items_from_manifest(path: str, root: str | None, system_regex: str | None, system_column: str | None):
-    from .manifests import read_labels
-    from .training import TrainItem
+    from .labels import read_labels
+    from .training.sweep import TrainItem
 
     labels = read_labels(path, root, system_column=system_column, system_regex=system_regex)
     for note in labels.notes:
@@ -102,7 +103,7 @@ def _items_from_manifest(path: str, root: str | None, system_regex: str | None, 
 
 def cmd_train(args) -> int:
     from .encoders import build_encoder
-    from .training import SweepSettings, train_ensemble
+    from .training.sweep import SweepSettings, train_ensemble
 
     kinds = _split(args.encoders)
     configs = json.loads(Path(args.encoder_config).read_text()) if args.encoder_config else {}
@@ -129,8 +130,8 @@ def cmd_train(args) -> int:
 
 # ---- evaluate --------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
-    from .manifests import join, read_labels, read_predictions
-    from .metrics import METRICS, metric_table
+    from .labels import join, read_labels, read_predictions
+    from .training.metrics import METRICS, metric_table
 
     regex = args.system_regex
     labels = read_labels(args.labels, system_column=args.system_column, system_regex=regex)
@@ -184,7 +185,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from . import load_model
+    from mmmos_core import load_model
 
     print(json.dumps(load_model(args.model).info(), indent=2))
     return 0

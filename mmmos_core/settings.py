@@ -10,6 +10,8 @@ Environment (all optional)
   persistent storage, else ``data/ratings.csv`` under the working directory).
 - ``MMMOS_LISTENING_CONFIG``: the listening-test config (default ``assets/listening_test.json``).
 - ``MMMOS_PLAYLIST``: one more playlist (folder or manifest) offered next to the config's.
+- ``MMMOS_EXAMPLES_DIR``: the example clips offered in Predict and as the ``examples`` playlist
+  (default ``assets/examples`` of the checkout).
 - ``MMMOS_MAX_UPLOAD_MB``: upload size limit (default 50).
 - ``MMMOS_CONCURRENCY``: model runs at once (default 1; the encoders use every core anyway).
 - ``MMMOS_MAX_BATCH``: files per batch upload (default 50).
@@ -27,9 +29,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import MMMOSError
-from .hub import ASSETS
+from .paths import EXAMPLES_DIR, REPO_ASSETS
 
-DEFAULT_CONFIG = ASSETS / "listening_test.json"
+DEFAULT_CONFIG = REPO_ASSETS / "listening_test.json"
 SPACE_STORAGE = Path("/data")
 
 
@@ -111,6 +113,7 @@ class AppSettings:
     config_path: Path = DEFAULT_CONFIG
     on_space: bool = False  # running on Hugging Face Spaces (SPACE_ID is set there)
     reference_path: str | None = None  # Audiobox Aesthetics checkpoint; None: the usual lookup
+    examples_dir: Path = EXAMPLES_DIR
 
     @property
     def ratings_at_risk(self) -> bool:
@@ -136,6 +139,7 @@ class AppSettings:
             config_path=config_path,
             on_space=bool(env.get("SPACE_ID")),
             reference_path=env.get("MMMOS_REFERENCE_PATH", "").strip() or None,
+            examples_dir=Path(env.get("MMMOS_EXAMPLES_DIR", "").strip() or EXAMPLES_DIR),
         )
 
     def describe(self) -> dict[str, Any]:

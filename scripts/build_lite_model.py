@@ -1,6 +1,6 @@
-"""Build MMMOS-lite, the offline default model in assets/mmmos-lite, with one command.
+"""Build MMMOS-lite, the offline default model in mmmos_core/assets/mmmos-lite, with one command.
 
-    python -m scripts.build_lite_model            # (re)build assets/mmmos-lite
+    python -m scripts.build_lite_model            # (re)build mmmos_core/assets/mmmos-lite
     python -m scripts.build_lite_model --check    # rebuild into a temp dir, compare to the shipped one
 
 Every step is seeded and runs single-threaded with deterministic torch kernels, so a
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "assets" / "mmmos-lite"
+DEFAULT_OUT = REPO / "mmmos_core" / "assets" / "mmmos-lite"
 TOLERANCE = 1e-6
 # Short training on purpose: with 8, 12, 20 and 60 epochs the members fit the synthetic
 # recipe better (proxy SRCC up) but ordered held-out real recordings worse (docs/lite.md).
@@ -55,9 +55,9 @@ def feature_statistics(encoder, items):
     """
     import torch
 
-    from mmmos_core.audio import Audio
-    from mmmos_core.features import WindowSettings
-    from mmmos_core.windows import cut_windows, window_spans
+    from mmmos_core.model.audio import Audio
+    from mmmos_core.model.features import WindowSettings
+    from mmmos_core.model.windows import cut_windows, window_spans
 
     ws = WindowSettings()
     rows = []
@@ -77,12 +77,12 @@ def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS
     deterministic()
     import numpy as np
 
-    from mmmos_core.audio import Audio
-    from mmmos_core.corpus import CorpusBuilder, CorpusSettings, LabelRecipe, list_recordings, split_recordings
     from mmmos_core.encoders.acoustic import AcousticEncoder
-    from mmmos_core.priors import compute_priors
-    from mmmos_core.synth import espeak_version
-    from mmmos_core.training import SweepSettings, TrainItem, train_ensemble
+    from mmmos_core.lite.corpus import CorpusBuilder, CorpusSettings, LabelRecipe, list_recordings, split_recordings
+    from mmmos_core.lite.priors import compute_priors
+    from mmmos_core.lite.synth import espeak_version
+    from mmmos_core.model.audio import Audio
+    from mmmos_core.training.sweep import SweepSettings, TrainItem, train_ensemble
 
     say = progress or (lambda m: print(m, file=sys.stderr, flush=True))
     t0 = time.time()
@@ -93,7 +93,7 @@ def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS
     say(f"building the corpus from {len(train_recs)} training recordings (held out: "
         f"{', '.join(r.name for r in held_out)})")
     sets = CorpusBuilder(recipe, settings).build(train_recs, held_out)
-    say(f"corpus: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()) + f" items ({time.time() - t0:.0f} s)")
+    say("corpus: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()) + f" items ({time.time() - t0:.0f} s)")
 
     raw_encoder = AcousticEncoder()
     mean, std = feature_statistics(raw_encoder, sets["train"])
@@ -113,7 +113,7 @@ def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS
             "corpus_items": {k: len(v) for k, v in sets.items()},
             "corpus_seed": settings.seed,
             "espeak_ng": espeak_version(),
-            "label_recipe": "mmmos_core.corpus.LabelRecipe",
+            "label_recipe": "mmmos_core.lite.corpus.LabelRecipe",
             "built_with": {"torch": __import__("torch").__version__, "numpy": np.__version__,
                            "python": platform.python_version()},
         }

@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def held_out_clips(model_dir: Path, audio_dir: Path | None = None):
-    from mmmos_core import property_checks as pc
-    from mmmos_core.corpus import DEFAULT_AUDIO_DIR
+    from mmmos_core.lite import property_checks as pc
+    from mmmos_core.lite.corpus import DEFAULT_AUDIO_DIR
 
     manifest = json.loads((model_dir / "mmmos.json").read_text())
     names = manifest["extra"]["lite"]["held_out_recordings"]
@@ -41,8 +41,8 @@ def stereo_sources(audio_dir: Path, names: list[str]) -> dict[str, tuple[int, An
 
 
 def run_checks(model, model_dir: Path, audio_dir: Path | None = None) -> dict[str, Any]:
-    from mmmos_core import property_checks as pc
-    from mmmos_core.corpus import DEFAULT_AUDIO_DIR
+    from mmmos_core.lite import property_checks as pc
+    from mmmos_core.lite.corpus import DEFAULT_AUDIO_DIR
 
     def score(audios):
         return [p.scores for p in model.predict_audio(audios)]
@@ -59,7 +59,7 @@ def measure_latency(model, seconds: float = 10.0, repeats: int = 5) -> dict[str,
     import numpy as np
     import torch
 
-    from mmmos_core.cache import EmbeddingCache
+    from mmmos_core.model.cache import EmbeddingCache
 
     model.cache = EmbeddingCache(max_items=0)
     rng = np.random.default_rng(0)
@@ -84,11 +84,9 @@ def _pct(result) -> str:
 
 def card_text(model_dir: Path, checks: dict[str, Any], latency: dict[str, float] | None,
               build: dict[str, Any] | None) -> str:
-    from mmmos_core.axes import AXES
-    from mmmos_core.corpus import CONTENT_OFFSETS, HISS_SNR_DB, REAL_DEFECTS, REAL_LAYERS
     from mmmos_core.encoders.acoustic import FEATURE_NAMES
-    from mmmos_core.priors import compute_priors, describe_priors
-    from mmmos_core.corpus import DEFAULT_LABELS_DIR
+    from mmmos_core.lite.corpus import CONTENT_OFFSETS, DEFAULT_LABELS_DIR, HISS_SNR_DB, REAL_DEFECTS, REAL_LAYERS
+    from mmmos_core.lite.priors import compute_priors, describe_priors
 
     manifest = json.loads((model_dir / "mmmos.json").read_text())
     lite = manifest["extra"]["lite"]
@@ -150,7 +148,7 @@ def card_text(model_dir: Path, checks: dict[str, Any], latency: dict[str, float]
         "  synthetic reverberation (RT60, DRR), dropouts, very low level, gentle tilt EQ; a random level,",
         "  16-bit storage, digital-silence padding and other sample rates (22.05/44.1/48 kHz) as label-free",
         "  variation.",
-        f"- Corpus sizes: " + ", ".join(f"{k} {v}" for k, v in lite["corpus_items"].items()) +
+        "- Corpus sizes: " + ", ".join(f"{k} {v}" for k, v in lite["corpus_items"].items()) +
         " items (train / natural validation from the held-out recordings / heavier synthetic proxy validation).",
         "",
         "## How the labels were made",
@@ -189,13 +187,13 @@ def card_text(model_dir: Path, checks: dict[str, Any], latency: dict[str, float]
         f"- Noise monotonic, PQ(20 dB) > PQ(10 dB) > PQ(0 dB): **{_pct(checks['monotonic'])}** of clips.",
         f"- Complexity, PC(mix of three) > PC of each alone: **{_pct(checks['complexity'])}** of all",
         "  three-recording mixtures of the held-out set.",
-        f"- Stability, no axis moves more than 0.3 across 16/22.05/44.1/48 kHz, ±6 dB, stereo vs mono:",
+        "- Stability, no axis moves more than 0.3 across 16/22.05/44.1/48 kHz, ±6 dB, stereo vs mono:",
         f"  **{_pct(checks['stability'])}** of clips; largest move {worst['worst']:.3f} "
         f"(`{Path(worst['clip']).name}`).",
     ]
     if latency:
         lines += [
-            f"- Latency of `model.predict` on a 10 s clip, embedding cache off, median of 5 after a warm-up:",
+            "- Latency of `model.predict` on a 10 s clip, embedding cache off, median of 5 after a warm-up:",
             f"  {1000 * latency['16k']:.0f} ms at 16 kHz, {1000 * latency['44k']:.0f} ms at 44.1 kHz "
             f"({latency['threads']} torch thread(s), {platform.machine()}, measured at build time on a shared machine).",
         ]
@@ -220,7 +218,7 @@ def card_text(model_dir: Path, checks: dict[str, Any], latency: dict[str, float]
 def write_card(model_dir: Path, build: dict[str, Any] | None = None, audio_dir: Path | None = None) -> str:
     import torch
 
-    from mmmos_core.model import MMMOSModel
+    from mmmos_core.model.mmmos_model import MMMOSModel
 
     model = MMMOSModel.from_pretrained(model_dir)
     torch.set_num_threads(1)
@@ -235,5 +233,5 @@ def write_card(model_dir: Path, build: dict[str, Any] | None = None, audio_dir: 
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "assets" / "mmmos-lite"
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "mmmos_core" / "assets" / "mmmos-lite"
     write_card(target)

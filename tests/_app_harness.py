@@ -67,22 +67,21 @@ def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: boo
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import app as app_module
-    import mmmos_core.listening as listening
     from mmmos_core.settings import AppSettings
 
     tmp.mkdir(parents=True, exist_ok=True)
-    saved_examples = app_module.EXAMPLES_DIR
+    env = dict(env or {})
     if examples is not None:
         folder = tmp / "examples"
         folder.mkdir(exist_ok=True)
         for clip in examples:
             shutil.copy(clip, folder / clip.name)
-        app_module.EXAMPLES_DIR = listening.EXAMPLES_DIR = folder
+        env["MMMOS_EXAMPLES_DIR"] = str(folder)
     config = write_config(tmp, write_playlist(tmp, clips), require_play)
     ratings = tmp / "data" / "ratings.csv"
     settings = AppSettings.from_env({"MMMOS_MODEL": str(model_dir), "MMMOS_RATINGS_PATH": str(ratings),
                                      "MMMOS_LISTENING_CONFIG": str(config), "MMMOS_CONCURRENCY": str(concurrency),
-                                     "MMMOS_MAX_UPLOAD_MB": "20", **(env or {})})
+                                     "MMMOS_MAX_UPLOAD_MB": "20", **env})
     app = app_module.MMMOSApp(settings)
     demo = app.build()
     port = free_port()
@@ -92,4 +91,3 @@ def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: boo
         yield RunningApp(f"http://127.0.0.1:{port}/", app, ratings)
     finally:
         demo.close()
-        app_module.EXAMPLES_DIR = listening.EXAMPLES_DIR = saved_examples

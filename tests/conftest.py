@@ -27,8 +27,8 @@ def clips() -> list[Path]:
 
 
 def logmel_config(name: str = "test-logmel", aggregators=("mlp", "blstm", "mlp", "blstm_t")):
-    from mmmos_core.member import MemberConfig
-    from mmmos_core.model import ModelConfig
+    from mmmos_core.model.member import MemberConfig
+    from mmmos_core.model.mmmos_model import ModelConfig
 
     members = [MemberConfig(f"m{i}-{agg}", ["logmel"], agg, hidden=32) for i, agg in enumerate(aggregators)]
     return ModelConfig(name=name, encoders={"logmel": {"kind": "logmel", "config": {}}}, members=members,
@@ -38,7 +38,7 @@ def logmel_config(name: str = "test-logmel", aggregators=("mlp", "blstm", "mlp",
 @pytest.fixture(scope="session")
 def logmel_model_dir(tmp_path_factory) -> Path:
     """A small untrained-but-seeded model saved to disk: real code path, fast to load."""
-    from mmmos_core.model import build_model
+    from mmmos_core.model.mmmos_model import build_model
 
     path = tmp_path_factory.mktemp("model") / "test-logmel"
     build_model(logmel_config(), seed=0).save_pretrained(path)
@@ -52,7 +52,7 @@ def encode_alone_and_padded(encoder, short, long):
     """
     import torch
 
-    from mmmos_core.pooling import masked_mean
+    from mmmos_core.model.pooling import masked_mean
 
     alone = encoder.encode(short[None], torch.tensor([len(short)]))
     batch = torch.zeros(2, len(long))

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmmos_core.agreement import RatingTable, agreement, krippendorff_alpha_interval, rater_vs_others, screen_raters
 from mmmos_core.axes import AXES
+from mmmos_core.studies.agreement import (
+    RatingTable,
+    agreement,
+    krippendorff_alpha_interval,
+    rater_vs_others,
+    screen_raters,
+)
 
 NA = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the 4 observers x 12 units

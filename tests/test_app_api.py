@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _app_harness import running_app
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -17,8 +16,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from mmmos_core.axes import AXES  # noqa: E402
-from mmmos_core.batch_io import CSV_HEAD  # noqa: E402
-from mmmos_core.ratings import COLUMNS, RatingRow, RatingsStore  # noqa: E402
+from mmmos_core.batch.io import CSV_HEAD  # noqa: E402
+from mmmos_core.studies.ratings import COLUMNS, RatingRow, RatingsStore  # noqa: E402
 
 # Gradio's own queue code trips pandas deprecation warnings on every call; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated")
@@ -221,9 +220,10 @@ def test_uploads_over_the_size_limit_are_refused(client, server, tmp_path):
 
 
 def make_app(tmp_path, model_spec, model=None):
+    from _app_harness import write_config, write_playlist
+
     import app as app_module
     from mmmos_core.settings import AppSettings
-    from _app_harness import write_config, write_playlist
 
     clips = sorted((Path(__file__).resolve().parent.parent.parent / "shared" / "audio").glob("*.wav"))[:3]
     config = write_config(tmp_path, write_playlist(tmp_path, clips))

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _app_harness import running_app
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from mmmos_core.ratings import RatingsStore  # noqa: E402
+from mmmos_core.studies.ratings import RatingsStore  # noqa: E402
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated")]

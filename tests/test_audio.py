@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmmos_core.audio import load_audio, resample
 from mmmos_core.errors import AudioInputError
+from mmmos_core.model.audio import load_audio, resample
 
 
 def tone(sr=16000, seconds=1.0, channels=1):

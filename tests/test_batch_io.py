@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmmos_core.batch_io import (CSV_HEAD, ResumableWriter, item_key, read_input_list, result_record,
-                                 run_batch, run_local_predict)
+from mmmos_core.batch.io import (
+    CSV_HEAD,
+    ResumableWriter,
+    item_key,
+    read_input_list,
+    result_record,
+    run_batch,
+    run_local_predict,
+)
 from mmmos_core.errors import AudioInputError, ManifestError, MMMOSError
 
 
@@ -238,7 +245,7 @@ def test_local_engine_matches_predict_many_and_reports_bad_inputs(tmp_path, corp
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, corpus, logmel_model_dir):
     from mmmos_core import load_model
-    from mmmos_core.batch_io import score_items
+    from mmmos_core.batch.io import score_items
 
     model = load_model(str(logmel_model_dir))
     out = tmp_path / "o.jsonl"
@@ -289,7 +296,7 @@ def test_sigterm_keeps_finished_records(tmp_path):
     script = f"""
 import sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-from mmmos_core.batch_io import run_batch
+from mmmos_core.batch.io import run_batch
 items = [{{"path": f"c{{i}}.wav"}} for i in range(6)]
 def scorer(todo):
     yield [{{"path": it["path"], "PQ": 5.0, "model": "fake"}} for it in todo[:3]]

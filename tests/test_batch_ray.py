@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 
 from mmmos_core.axes import AXES
-from mmmos_core.batch_io import ResumableWriter, result_record, score_items
+from mmmos_core.batch.io import ResumableWriter, result_record, score_items
 from mmmos_core.errors import MMMOSError
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
@@ -30,7 +30,7 @@ TOL = 1e-6 + 1e-9
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from mmmos_core.batch_ray import start_local_ray
+    from mmmos_core.batch.ray_engine import start_local_ray
 
     ray = start_local_ray(2)
     yield ray
@@ -70,7 +70,7 @@ def _assert_same(got: dict, want: dict) -> None:
 
 
 def test_without_ray_the_engine_says_how_to_get_it(monkeypatch, tmp_path):
-    from mmmos_core import batch_ray
+    from mmmos_core.batch import ray_engine as batch_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(MMMOSError, match="requirements-ray.txt"):
@@ -80,7 +80,7 @@ def test_without_ray_the_engine_says_how_to_get_it(monkeypatch, tmp_path):
 @needs_ray
 def test_ray_scores_equal_local_predict(ray_local, corpus, logmel_model_dir, tmp_path, monkeypatch):
     from mmmos_core import load_model
-    from mmmos_core.batch_ray import run_ray_predict
+    from mmmos_core.batch.ray_engine import run_ray_predict
 
     # a relative path is read relative to the driver's working directory, as locally
     monkeypatch.chdir(Path(corpus[0]["path"]).parent)
@@ -104,7 +104,7 @@ def test_ray_scores_equal_local_predict(ray_local, corpus, logmel_model_dir, tmp
 @needs_ray
 def test_ray_run_resumes_an_interrupted_one(ray_local, corpus, logmel_model_dir, tmp_path):
     from mmmos_core import load_model
-    from mmmos_core.batch_ray import run_ray_predict
+    from mmmos_core.batch.ray_engine import run_ray_predict
 
     out = tmp_path / "scores.jsonl"
     model = load_model(str(logmel_model_dir))
@@ -144,7 +144,7 @@ def test_cli_ray_engine_exits_nonzero_when_inputs_fail(ray_local, corpus, logmel
 
 
 def test_steady_state_excludes_start_up_and_the_drained_tail():
-    from mmmos_core.batch_ray import steady_clips_per_s
+    from mmmos_core.batch.ray_engine import steady_clips_per_s
 
     # worker 1 is up at t=10, worker 2 only at t=20 (slow model load); both then finish
     # one clip per second each until worker 1 runs dry at t=40 and worker 2 at t=45.
@@ -157,7 +157,7 @@ def test_steady_state_excludes_start_up_and_the_drained_tail():
 
 @needs_ray
 def test_ray_bench_reports_both_worker_counts(ray_local, logmel_model_dir):
-    from mmmos_core.batch_ray import ray_bench
+    from mmmos_core.batch.ray_engine import ray_bench
 
     result = ray_bench(str(logmel_model_dir), n_clips=48, clip_s=1.0, batch_size=4)
     assert {"ray_clips_per_s_1w", "ray_clips_per_s_2w", "ray_speedup_2v1"} <= set(result)
@@ -174,10 +174,10 @@ def test_ray_workers_score_the_reference_as_locally(ray_local, corpus, logmel_mo
     block equals a local run's, bad inputs stay error records, and a rerun resumes."""
     pytest.importorskip("audiobox_aesthetics")
     from audiobox_aesthetics.model.aes import AesMultiOutput
-
-    from mmmos_core.batch_ray import run_ray_predict
-    from mmmos_core.reference import CHECKPOINT, load_reference
     from test_reference import PUBLISHED_CFG, TARGETS, save_checkpoint
+
+    from mmmos_core.batch.ray_engine import run_ray_predict
+    from mmmos_core.peers.audiobox import CHECKPOINT, load_reference
 
     # Published size: a shrunken one would need the test's patch inside every worker process.
     torch.manual_seed(0)

@@ -11,10 +11,18 @@ import pytest
 from scipy import stats
 
 from mmmos_core.axes import AXES
-from mmmos_core.compare import (PSEUDO_RATER_NOTE, build_report, detect_system, load_human_ratings, match_predictions,
-                                metrics_wide, predictions_from_file, predictions_from_model)
 from mmmos_core.errors import ManifestError, MMMOSError
-from mmmos_core.ratings import RatingRow, RatingsStore
+from mmmos_core.studies.compare import (
+    PSEUDO_RATER_NOTE,
+    build_report,
+    detect_system,
+    load_human_ratings,
+    match_predictions,
+    metrics_wide,
+    predictions_from_file,
+    predictions_from_model,
+)
+from mmmos_core.studies.ratings import RatingRow, RatingsStore
 
 AES = Path(__file__).resolve().parent.parent.parent / "shared" / "aes_labels"
 TRACK2 = AES / "audiomos2025_track2_human_annotations.jsonl"

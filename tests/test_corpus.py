@@ -1,13 +1,20 @@
 import numpy as np
 import pytest
-
 from conftest import REPO, SHARED_AUDIO
-from mmmos_core import degradations as dg
+
 from mmmos_core.axes import AXES
-from mmmos_core.corpus import (CorpusBuilder, CorpusSettings, LabelRecipe, Source, Transform, list_recordings,
-                               split_recordings)
-from mmmos_core.priors import compute_priors
-from mmmos_core.synth import SR, espeak_available
+from mmmos_core.lite import degradations as dg
+from mmmos_core.lite.corpus import (
+    CorpusBuilder,
+    CorpusSettings,
+    LabelRecipe,
+    Source,
+    Transform,
+    list_recordings,
+    split_recordings,
+)
+from mmmos_core.lite.priors import compute_priors
+from mmmos_core.lite.synth import SR, espeak_available
 
 LABELS = REPO.parent / "shared" / "aes_labels"
 

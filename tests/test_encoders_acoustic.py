@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from mmmos_core import degradations as dg
-from mmmos_core.audio import Audio
 from mmmos_core.encoders import build_encoder
 from mmmos_core.encoders.acoustic import FEATURE_NAMES, AcousticEncoder
 from mmmos_core.errors import ModelLoadError
-from mmmos_core.features import WindowSettings, encode_windows
+from mmmos_core.lite import degradations as dg
+from mmmos_core.model.audio import Audio
+from mmmos_core.model.features import WindowSettings, encode_windows
 
 SR = 16000
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -111,7 +111,8 @@ def test_descriptors_follow_what_they_describe(enc):
 
 
 def test_complexity_descriptors_rise_with_simultaneous_sources(enc):
-    from mmmos_core.synth import SR as SYN_SR, Timbre, midi_hz, note
+    from mmmos_core.lite.synth import SR as SYN_SR
+    from mmmos_core.lite.synth import Timbre, midi_hz, note
 
     rng = np.random.default_rng(1)
     timbre = Timbre(8, 1.0, False, 0.0, 5.0, 0.0, 0.02, 0.1, 0.8, 0.1)

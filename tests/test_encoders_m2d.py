@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_encode_alike, encode_alone_and_padded
 
 from mmmos_core.encoders import build_encoder
 from mmmos_core.encoders.m2d import OFFICIAL_NAME, M2DEncoder, parse_name, save_m2d_checkpoint
 from mmmos_core.errors import ModelLoadError
-from mmmos_core.trienc import TINY_M2D, TINY_M2D_NAME
-from conftest import assert_encode_alike, encode_alone_and_padded
+from mmmos_core.model.trienc import TINY_M2D, TINY_M2D_NAME
 
 SR = 16000
 

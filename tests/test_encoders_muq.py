@@ -8,15 +8,15 @@ import random
 import numpy as np
 import pytest
 import torch
+from conftest import assert_encode_alike, encode_alone_and_padded
 from safetensors.torch import load_file, save_file
 
-from mmmos_core.audio import Audio
 from mmmos_core.encoders import build_encoder
 from mmmos_core.encoders.muq import MuQEncoder, conformer_config, save_muq_checkpoint
 from mmmos_core.errors import ModelLoadError
-from mmmos_core.features import WindowSettings, encode_windows
-from mmmos_core.trienc import TINY_MUQ
-from conftest import assert_encode_alike, encode_alone_and_padded
+from mmmos_core.model.audio import Audio
+from mmmos_core.model.features import WindowSettings, encode_windows
+from mmmos_core.model.trienc import TINY_MUQ
 
 SR = 24000
 

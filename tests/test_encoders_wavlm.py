@@ -6,13 +6,13 @@ import json
 
 import pytest
 import torch
+from conftest import assert_encode_alike, encode_alone_and_padded
 from safetensors.torch import load_file, save_file
 
 from mmmos_core.encoders import build_encoder
 from mmmos_core.encoders.wavlm import WavLMEncoder
 from mmmos_core.errors import ModelLoadError
-from mmmos_core.trienc import TINY_WAVLM
-from conftest import assert_encode_alike, encode_alone_and_padded
+from mmmos_core.model.trienc import TINY_WAVLM
 
 SR = 16000
 

@@ -8,9 +8,15 @@ import shutil
 import pytest
 
 from mmmos_core.errors import ManifestError
-from mmmos_core.listening import (ListeningError, SessionManager, load_playlist, random_rater_id, rater_order,
-                                  validate_rater_id)
-from mmmos_core.ratings import RatingsStore, RatingsStoreError
+from mmmos_core.studies.playlists import (
+    ListeningError,
+    SessionManager,
+    load_playlist,
+    random_rater_id,
+    rater_order,
+    validate_rater_id,
+)
+from mmmos_core.studies.ratings import RatingsStore, RatingsStoreError
 
 GOOD = {"PQ": 7, "PC": 2, "CE": 6, "CU": "5"}
 

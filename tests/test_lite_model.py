@@ -1,4 +1,4 @@
-"""The shipped offline model, assets/mmmos-lite, on real recordings it was never trained on."""
+"""The shipped offline model, mmmos_core/assets/mmmos-lite, on real recordings it was never trained on."""
 
 import json
 import statistics
@@ -9,14 +9,14 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, SHARED_AUDIO
-from mmmos_core import load_model
-from mmmos_core import property_checks as pc
-from mmmos_core.cache import EmbeddingCache
-from mmmos_core.corpus import list_recordings, split_recordings
 
-LITE = REPO / "assets" / "mmmos-lite"
+from mmmos_core import load_model
+from mmmos_core.lite import property_checks as pc
+from mmmos_core.lite.corpus import list_recordings, split_recordings
+from mmmos_core.model.cache import EmbeddingCache
+
+LITE = REPO / "mmmos_core" / "assets" / "mmmos-lite"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_it_says_what_it_is(model, clips):
     card = (LITE / "MODEL_CARD.md").read_text()
     assert "never seen a human rating" in card and "make lite-model" in card
     size = sum(p.stat().st_size for p in LITE.rglob("*") if p.is_file())
-    assert size < 5e6, f"assets/mmmos-lite is {size / 1e6:.1f} MB"
+    assert size < 5e6, f"mmmos_core/assets/mmmos-lite is {size / 1e6:.1f} MB"
 
 
 def test_held_out_recordings_were_never_trained_on(clips):
@@ -124,11 +124,11 @@ def test_cold_start_is_quick():
 
 
 def test_rebuild_comparison_catches_any_difference(tmp_path):
+    import shutil
+
     from safetensors.torch import load_file, save_file
 
     from scripts.build_lite_model import compare
-
-    import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(LITE, copy)

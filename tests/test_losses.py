@@ -12,7 +12,7 @@ ccc: means 1.5 / 1.25, variances 0.25 / 0.0625, covariance -0.125
 import pytest
 import torch
 
-from mmmos_core.losses import ccc_loss, contrastive_loss, dcq_loss, get_loss, utmos_loss
+from mmmos_core.training.losses import ccc_loss, contrastive_loss, dcq_loss, get_loss, utmos_loss
 
 PRED = torch.tensor([[1.0], [2.0]])
 TARGET = torch.tensor([[1.5], [1.0]])

@@ -4,8 +4,7 @@ from pathlib import Path
 import pytest
 
 from mmmos_core.errors import ManifestError
-from mmmos_core.manifests import (TRACK2_SYSTEM_REGEX, join, read_labels, read_predictions,
-                                  resolve_audio_path)
+from mmmos_core.labels import TRACK2_SYSTEM_REGEX, join, read_labels, read_predictions, resolve_audio_path
 
 AES = Path(__file__).resolve().parent.parent.parent / "shared" / "aes_labels"
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mmmos_core.metrics import compute_metrics, metric_table, system_means
+from mmmos_core.training.metrics import compute_metrics, metric_table, system_means
 
 
 @pytest.fixture

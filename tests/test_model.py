@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import logmel_config
-from mmmos_core import AudioInputError, load_model
-from mmmos_core.cache import EmbeddingCache
+
+from mmmos_core import load_model
 from mmmos_core.encoders import build_encoder
 from mmmos_core.errors import ModelLoadError
-from mmmos_core.model import MMMOSModel, build_model
+from mmmos_core.model.cache import EmbeddingCache
+from mmmos_core.model.mmmos_model import MMMOSModel, build_model
 
 SR = 16000
 

@@ -2,11 +2,18 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from mmmos_core.axes import AXES
 from mmmos_core.errors import ManifestError
-from mmmos_core.priors import AES_FIELDS, DOMAINS, compute_priors, describe_priors, domain_prior, load_domain_ratings
+from mmmos_core.lite.priors import (
+    AES_FIELDS,
+    DOMAINS,
+    compute_priors,
+    describe_priors,
+    domain_prior,
+    load_domain_ratings,
+)
 
 LABELS = REPO.parent / "shared" / "aes_labels"
 

@@ -8,7 +8,14 @@ import os
 
 import pytest
 
-from mmmos_core.ratings import COLUMNS, RatingRow, RatingsStore, RatingsStoreError, parse_ratings_csv, sanitize_cell
+from mmmos_core.studies.ratings import (
+    COLUMNS,
+    RatingRow,
+    RatingsStore,
+    RatingsStoreError,
+    parse_ratings_csv,
+    sanitize_cell,
+)
 
 
 def row(rater="anna", clip="c1", **kw) -> RatingRow:

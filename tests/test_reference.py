@@ -23,12 +23,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from mmmos_core.audio import load_audio
 from mmmos_core.axes import AXES
-from mmmos_core.batch_io import CSV_HEAD
+from mmmos_core.batch.io import CSV_HEAD
 from mmmos_core.cli import main
 from mmmos_core.errors import AudioInputError, ModelLoadError
-from mmmos_core.reference import CHECKPOINT, load_reference
+from mmmos_core.model.audio import load_audio
+from mmmos_core.peers.audiobox import CHECKPOINT, load_reference
 
 HAVE_PACKAGE = importlib.util.find_spec("audiobox_aesthetics") is not None
 needs_package = pytest.mark.skipif(not HAVE_PACKAGE, reason="optional extra: pip install -r requirements-audiobox.txt")
@@ -312,9 +312,8 @@ def test_ray_engine_checks_the_reference_before_starting(empty_places, logmel_mo
 @needs_package
 def test_app_shows_the_reference_beside_the_ensemble(checkpoint, logmel_model_dir, clips, tmp_path):
     pytest.importorskip("gradio_client")
-    from gradio_client import Client, handle_file
-
     from _app_harness import running_app
+    from gradio_client import Client, handle_file
 
     expected = load_reference(path=checkpoint).predict(str(clips[0]))
     with running_app(tmp_path / "app", logmel_model_dir, clips[:3],
@@ -340,7 +339,6 @@ def test_app_shows_the_reference_beside_the_ensemble(checkpoint, logmel_model_di
 
 def test_app_without_the_reference_shows_a_note_not_an_error(tmp_path, monkeypatch, logmel_model_dir, clips):
     import huggingface_hub.constants
-
     from _app_harness import running_app
 
     monkeypatch.setenv("MMMOS_HOME", str(tmp_path / "home"))

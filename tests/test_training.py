@@ -1,10 +1,9 @@
 import numpy as np
-import pytest
 import torch
 
 from mmmos_core import load_model
 from mmmos_core.encoders import build_encoder
-from mmmos_core.training import SweepSettings, TrainItem, select_members, train_ensemble
+from mmmos_core.training.sweep import SweepSettings, TrainItem, select_members, train_ensemble
 
 SR = 16000
 
@@ -15,7 +14,7 @@ def tone_item(i: int, rng) -> TrainItem:
     noise_level = 0.002 * 3.0 ** (i % 8)
     noise = np.random.default_rng(i).standard_normal(len(t))
     x = (0.1 * np.sin(2 * np.pi * (300 + 20 * i) * t) + noise_level * noise).astype(np.float32)
-    from mmmos_core.audio import Audio
+    from mmmos_core.model.audio import Audio
 
     pq = 9 - (i % 8)
     return TrainItem(f"tone{i}", Audio(x, SR, f"tone{i}"), {"PQ": pq, "PC": 3.0 + (i % 3), "CE": 5.0, "CU": 5.0})

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from mmmos_core import load_model
-from mmmos_core.audio import load_audio
 from mmmos_core.axes import AXES
 from mmmos_core.encoders import build_encoder
-from mmmos_core.model import MMMOSModel
-from mmmos_core.trienc import RANDOM_NOTE, TINY_M2D, TINY_M2D_NAME, build_trienc_dir
+from mmmos_core.model.audio import load_audio
+from mmmos_core.model.mmmos_model import MMMOSModel
+from mmmos_core.model.trienc import RANDOM_NOTE, TINY_M2D, TINY_M2D_NAME, build_trienc_dir
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_saving_elsewhere_carries_the_encoder_files(tiny, tmp_path, clips):
 
 
 def test_train_select_save_load_predict_with_all_three_encoders(tiny, tmp_path, clips):
-    from mmmos_core.training import SweepSettings, TrainItem, train_ensemble
+    from mmmos_core.training.sweep import SweepSettings, TrainItem, train_ensemble
 
     folder, _ = tiny
     encoders = {

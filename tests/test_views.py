@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 
 from mmmos_core.axes import AXES
-from mmmos_core.results import Prediction
-from mmmos_core.views import (BATCH_HEADERS, SCORE_HEADERS, batch_rows, radar_figure, rater_figure, scatter_grid,
-                              score_rows, spread_figure)
+from mmmos_core.model.results import Prediction
+from mmmos_core.views.figures import (
+    BATCH_HEADERS,
+    SCORE_HEADERS,
+    batch_rows,
+    radar_figure,
+    rater_figure,
+    scatter_grid,
+    score_rows,
+    spread_figure,
+)
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmmos_core.pooling import bin_frames, masked_mean
-from mmmos_core.windows import cut_windows, window_spans
+from mmmos_core.model.pooling import bin_frames, masked_mean
+from mmmos_core.model.windows import cut_windows, window_spans
 
 
 def test_spans_cover_long_audio_with_a_short_last_window():

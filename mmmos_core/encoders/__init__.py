@@ -6,7 +6,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelLoadError
+from mmmos_core.errors import ModelLoadError
+
 from .base import Encoder, EncoderOutput
 
 # kind -> "module:Class", relative to this package

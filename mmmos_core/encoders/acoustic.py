@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 
-from ..errors import ModelLoadError
+from mmmos_core.errors import ModelLoadError
+
 from .base import Encoder, EncoderOutput
 
 # Bumped whenever a descriptor's definition changes, so cached embeddings are not reused.

@@ -22,8 +22,9 @@ from typing import Callable, ClassVar
 
 import torch
 
-from ..errors import ModelLoadError
-from ..hub import mmmos_home
+from mmmos_core.errors import ModelLoadError
+from mmmos_core.paths import mmmos_home
+
 from .base import Encoder, EncoderOutput
 from .cropping import encode_at_real_length
 

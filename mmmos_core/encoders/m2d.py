@@ -26,7 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
+from mmmos_core.errors import ModelLoadError
+
 from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
 
 OFFICIAL_NAME = "m2d_clap_vit_base-80x1001p16x16-240128_AS-FT_enconly"

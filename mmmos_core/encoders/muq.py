@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from ..errors import ModelLoadError
+from mmmos_core.errors import ModelLoadError
+
 from .checkpoints import PretrainedEncoder, SafetensorsReader, WeightsSource, find_weights, weights_fingerprint
 
 LICENSE = "CC BY-NC 4.0 (MuQ weights: non-commercial use only)"

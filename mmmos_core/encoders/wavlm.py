@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from ..errors import ModelLoadError
+from mmmos_core.errors import ModelLoadError
+
 from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
 
 SOURCE = WeightsSource(

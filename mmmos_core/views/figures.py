@@ -12,8 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
-from .results import Prediction
+from mmmos_core.axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
+from mmmos_core.model.results import Prediction
 
 MEAN_COLOR = "#1f4e9c"
 REFERENCE_COLOR = "#2a9d5b"

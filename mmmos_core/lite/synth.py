@@ -16,8 +16,8 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-from .audio import resample
-from .errors import MMMOSError
+from mmmos_core.errors import MMMOSError
+from mmmos_core.model.audio import resample
 
 SR = 16000
 

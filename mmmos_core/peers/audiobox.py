@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, load_audio
-from .axes import AXES
-from .encoders.checkpoints import WeightsSource, find_weights, weights_fingerprint
-from .errors import AudioInputError, ModelLoadError
-from .hub import mmmos_home
+from mmmos_core.axes import AXES
+from mmmos_core.encoders.checkpoints import WeightsSource, find_weights, weights_fingerprint
+from mmmos_core.errors import AudioInputError, ModelLoadError
+from mmmos_core.model.audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, load_audio
+from mmmos_core.paths import mmmos_home
 
 PACKAGE = "audiobox_aesthetics"
 PACKAGE_PIN = "audiobox_aesthetics==0.0.4"

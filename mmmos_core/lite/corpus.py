@@ -33,15 +33,17 @@ from typing import Any
 
 import numpy as np
 
+from mmmos_core.axes import AXES, SCALE_MAX, SCALE_MIN
+from mmmos_core.errors import MMMOSError
+from mmmos_core.model.audio import load_audio, resample
+from mmmos_core.paths import shared_audio_dir, shared_dir
+
 from . import degradations as dg
-from .audio import load_audio, resample
-from .axes import AXES, SCALE_MAX, SCALE_MIN
-from .errors import MMMOSError
 from .priors import DOMAINS, DomainPrior
 from .synth import SR, TEXTURES, drum_pattern, music_piece, texture, tone, tts_utterances
 
-DEFAULT_AUDIO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
-DEFAULT_LABELS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "aes_labels"
+DEFAULT_AUDIO_DIR = shared_audio_dir()
+DEFAULT_LABELS_DIR = shared_dir() / "aes_labels"
 
 
 # ---- the real recordings ------------------------------------------------------------------------

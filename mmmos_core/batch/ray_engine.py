@@ -23,13 +23,15 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .audio import DEFAULT_MAX_DURATION_S
-from .batch_io import BatchSummary, catch_sigterm, model_name_of, run_batch, score_items
-from .errors import MMMOSError
-from .reference import NAME as REFERENCE_NAME
+from mmmos_core.errors import MMMOSError
+from mmmos_core.model.audio import DEFAULT_MAX_DURATION_S
+from mmmos_core.paths import PACKAGE_DIR
+from mmmos_core.peers.audiobox import NAME as REFERENCE_NAME
+
+from .io import BatchSummary, catch_sigterm, model_name_of, run_batch, score_items
 
 RAY_HINT = "the Ray engine needs the optional extra: pip install -r requirements-ray.txt (or mmmos[ray])"
-PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+PACKAGE_PARENT = str(PACKAGE_DIR.parent)
 # Fewer, larger blocks for a long corpus: a block is the unit the driver gets back, and
 # Ray Data's per-block bookkeeping is not free.
 MAX_BLOCKS = 2000
@@ -101,12 +103,12 @@ class RayScorer:
         import torch
 
         torch.set_num_threads(max(1, threads))
-        from . import load_model
+        from mmmos_core import load_model
 
         self.model = load_model(model_spec, device=device)
         self.model.max_duration_s = max_duration_s
         if reference is not None:  # (name, checkpoint path the driver resolved)
-            from .reference import load_reference
+            from mmmos_core.peers.audiobox import load_reference
 
             self.model.reference = load_reference(reference[0], reference[1], device=device)
         self.base_dir = base_dir
@@ -135,7 +137,7 @@ def _resolve_spec(model_spec: str | None) -> str:
     """Check the model here, before Ray starts, and say how workers find it: a model
     directory as an absolute path (workers do not share the driver's working directory);
     a named model or hub id as it is, so each node resolves it in its own installation."""
-    from .hub import DEFAULT_MODEL, NAMED_MODELS, resolve_model_dir
+    from mmmos_core.model.registry import DEFAULT_MODEL, NAMED_MODELS, resolve_model_dir
 
     spec = model_spec or DEFAULT_MODEL
     if spec == "trienc-random":
@@ -152,7 +154,7 @@ def _resolve_reference(reference: tuple[str, str | None] | None) -> tuple[str, s
     node needs it at that path)."""
     if reference is None:
         return None
-    from .reference import REFERENCES, _package, find_checkpoint
+    from mmmos_core.peers.audiobox import REFERENCES, _package, find_checkpoint
 
     spec, path = reference
     if spec not in REFERENCES:
@@ -268,9 +270,9 @@ def _bench_clips(folder: Path, n_clips: int, clip_s: float) -> list[dict[str, An
     synthetic tones and noise where the shared folder is absent."""
     import soundfile as sf
 
-    from .hub import REPO_ROOT
+    from mmmos_core.paths import shared_audio_dir
 
-    shared = Path(os.environ.get("MMMOS_SHARED_AUDIO", REPO_ROOT.parent / "shared" / "audio"))
+    shared = shared_audio_dir()
     sources = []
     for path in sorted(shared.glob("*.wav")) if shared.is_dir() else []:
         try:

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import torch
 
-from .encoders import Encoder, build_encoder
-from .encoders.m2d import OFFICIAL_NAME, M2DEncoder, save_m2d_checkpoint
-from .encoders.muq import MuQEncoder, save_muq_checkpoint
-from .encoders.wavlm import WavLMEncoder
+from mmmos_core.encoders import Encoder, build_encoder
+from mmmos_core.encoders.m2d import OFFICIAL_NAME, M2DEncoder, save_m2d_checkpoint
+from mmmos_core.encoders.muq import MuQEncoder, save_muq_checkpoint
+from mmmos_core.encoders.wavlm import WavLMEncoder
+
 from .member import MemberConfig
-from .model import MMMOSModel, ModelConfig, build_model
+from .mmmos_model import MMMOSModel, ModelConfig, build_model
 
 ENCODER_KINDS = ("wavlm", "muq", "m2d")
 RANDOM_NOTE = "random weights: for benchmarks and tests only, scores are meaningless"

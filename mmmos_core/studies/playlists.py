@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
-from .errors import ManifestError, MMMOSError
-from .hub import ASSETS
+from mmmos_core.axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
+from mmmos_core.errors import ManifestError, MMMOSError
+from mmmos_core.paths import EXAMPLES_DIR
+
 from .ratings import RatingRow, RatingsStore
 
-EXAMPLES_DIR = ASSETS / "examples"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aiff", ".aif")
 RATER_ID_MAX = 40
 RATER_ID_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{RATER_ID_MAX}}}$")
@@ -171,10 +171,10 @@ def playlist_from_manifest(path: Path, name: str) -> Playlist:
     return Playlist(name, clips, str(path))
 
 
-def load_playlist(spec: str, name: str | None = None) -> Playlist:
-    """``examples`` (the bundled clips), a folder of audio, or a CSV/JSONL manifest."""
+def load_playlist(spec: str, name: str | None = None, examples_dir: Path = EXAMPLES_DIR) -> Playlist:
+    """``examples`` (the bundled clips in ``examples_dir``), a folder of audio, or a CSV/JSONL manifest."""
     if spec == "examples":
-        folder = EXAMPLES_DIR
+        folder = Path(examples_dir)
         playlist = playlist_from_folder(folder, name or "examples") if folder.is_dir() else Playlist(
             name or "examples", [], str(folder))
     else:
@@ -257,8 +257,9 @@ class SessionManager:
 
     def __init__(self, store: RatingsStore, playlists: Mapping[str, str], *, model_id: str = "",
                  app_version: str = "", require_play: bool = True, max_comment_chars: int = 1000,
-                 max_sessions: int = 5000):
+                 max_sessions: int = 5000, examples_dir: Path = EXAMPLES_DIR):
         self.store = store
+        self.examples_dir = Path(examples_dir)
         self.playlists = dict(playlists)
         self.model_id = model_id
         self.app_version = app_version
@@ -276,7 +277,7 @@ class SessionManager:
             raise ListeningError(f"Unknown playlist {name!r}; choose one of: {', '.join(self.playlists)}.")
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = load_playlist(self.playlists[name], name)
+                self._loaded[name] = load_playlist(self.playlists[name], name, self.examples_dir)
             return self._loaded[name]
 
     def start(self, rater_id: str, playlist_name: str | None = None) -> Session:

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .axes import AXES
-from .errors import ManifestError
+from mmmos_core.axes import AXES
+from mmmos_core.errors import ManifestError
 
 DOMAINS: tuple[str, ...] = ("speech", "music", "sound")
 # Field names in the AES files, in AXES order.

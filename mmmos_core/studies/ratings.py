@@ -24,8 +24,8 @@ from typing import Iterable
 
 from filelock import FileLock, Timeout
 
-from .axes import AXES
-from .errors import MMMOSError
+from mmmos_core.axes import AXES
+from mmmos_core.errors import MMMOSError
 
 COLUMNS: tuple[str, ...] = (
     "timestamp_utc", "session_id", "rater_id", "playlist", "clip_id", "system_id",

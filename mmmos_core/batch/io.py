@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .audio import DEFAULT_MAX_DURATION_S
-from .axes import AXES
-from .errors import AudioInputError, ManifestError, MMMOSError
-from .results import error_record
+from mmmos_core.axes import AXES
+from mmmos_core.errors import AudioInputError, ManifestError, MMMOSError
+from mmmos_core.model.audio import DEFAULT_MAX_DURATION_S
+from mmmos_core.model.results import error_record
 
 PARTS_SUFFIX = ".parts"
 # Parts are cut by size or age, whichever comes first: a preempted run loses at most the
@@ -609,7 +609,7 @@ def run_batch(items: list[dict[str, Any]], output: str | os.PathLike, scorer: Sc
 
 def model_name_of(spec: str) -> str | None:
     """The name a model's records carry, read from its manifest without loading it."""
-    from .hub import resolve_model_dir
+    from mmmos_core.model.registry import resolve_model_dir
 
     try:
         manifest = resolve_model_dir(spec) / "mmmos.json"
@@ -625,7 +625,7 @@ def run_local_predict(items: list[dict[str, Any]], output: str | os.PathLike, mo
     """The local engine on the shared loop: one process, the model loaded once (or ``model``
     as given, with its own settings). ``reference``: a loaded `mmmos_core.reference` model
     whose scores each record carries as its ``reference`` block."""
-    from . import load_model
+    from mmmos_core import load_model
 
     if model is None:
         model = load_model(model_spec, device=device)

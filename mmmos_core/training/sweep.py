@@ -18,16 +18,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .audio import Audio, load_audio
-from .axes import AXES
-from .cache import EmbeddingCache
-from .encoders import Encoder
-from .errors import AudioInputError, MMMOSError
-from .features import ClipFeatures, WindowSettings, extract_features
+from mmmos_core.axes import AXES
+from mmmos_core.encoders import Encoder
+from mmmos_core.errors import AudioInputError, MMMOSError
+from mmmos_core.model.audio import Audio, load_audio
+from mmmos_core.model.cache import EmbeddingCache
+from mmmos_core.model.features import ClipFeatures, WindowSettings, extract_features
+from mmmos_core.model.member import FeatureBatch, Member, MemberConfig
+from mmmos_core.model.mmmos_model import MMMOSModel, ModelConfig
+
 from .losses import get_loss
-from .member import FeatureBatch, Member, MemberConfig
 from .metrics import compute_metrics
-from .model import MMMOSModel, ModelConfig
 
 log = logging.getLogger(__name__)
 

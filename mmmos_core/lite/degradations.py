@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from .audio import resample
+from mmmos_core.model.audio import resample
 
 
 def power(x: np.ndarray) -> float:

@@ -24,7 +24,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from .errors import AudioInputError
+from mmmos_core.errors import AudioInputError
 
 DEFAULT_MAX_DURATION_S = 600.0
 

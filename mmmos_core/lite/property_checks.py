@@ -20,9 +20,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mmmos_core.axes import AXES
+from mmmos_core.model.audio import Audio, load_audio, resample
+
 from . import degradations as dg
-from .audio import Audio, load_audio, resample
-from .axes import AXES
 
 ScoreFn = Callable[[list[Audio]], list[dict[str, float]]]
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .axes import AXES
+from mmmos_core.axes import AXES
 
 AGGREGATORS = ("mlp", "blstm", "blstm_t")
 

@@ -14,7 +14,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .axes import AXES
+from mmmos_core.axes import AXES
 
 MIN_ITEMS_TO_SCREEN = 5  # fewer shared items than this says nothing about a rater
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .axes import AXES
+from mmmos_core.axes import AXES
 
 if TYPE_CHECKING:  # the reference module imports torch; results stay light
-    from .reference import ReferenceScores
+    from mmmos_core.peers.audiobox import ReferenceScores
 
 
 @dataclass

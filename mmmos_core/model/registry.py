@@ -5,18 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ModelLoadError
+from mmmos_core.errors import ModelLoadError
+from mmmos_core.paths import PACKAGE_ASSETS, mmmos_home
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ASSETS = REPO_ROOT / "assets"
-
-# Names a user may pass to --model; each maps to a directory under assets/.
+# Names a user may pass to --model; each maps to a directory of the package's assets.
 NAMED_MODELS = {"lite": "mmmos-lite"}
 DEFAULT_MODEL = "lite"
 
-
-def mmmos_home() -> Path:
-    return Path(os.environ.get("MMMOS_HOME", Path.home() / ".cache" / "mmmos"))
 
 
 def resolve_model_dir(spec: str | os.PathLike) -> Path:
@@ -24,7 +19,7 @@ def resolve_model_dir(spec: str | os.PathLike) -> Path:
     spec_str = str(spec)
     if spec_str in NAMED_MODELS:
         env = os.environ.get(f"MMMOS_{spec_str.upper()}_DIR")
-        path = Path(env) if env else ASSETS / NAMED_MODELS[spec_str]
+        path = Path(env) if env else PACKAGE_ASSETS / NAMED_MODELS[spec_str]
         if not (path / "mmmos.json").exists():
             raise ModelLoadError(f"the shipped model {spec_str!r} is missing at {path}; rebuild it with "
                                  "`make lite-model` or pass --model DIR")

@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from mmmos_core.encoders.base import Encoder
+
 from .audio import Audio
 from .cache import EmbeddingCache
-from .encoders.base import Encoder
 from .pooling import bin_frames, masked_mean, sequence_bins
 from .windows import cut_windows, window_spans
 

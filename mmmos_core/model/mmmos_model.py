@@ -18,11 +18,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from mmmos_core.axes import AXES, SCALE_MAX, SCALE_MIN
+from mmmos_core.encoders import Encoder, build_encoder
+from mmmos_core.errors import AudioInputError, ModelLoadError
+
 from .audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, load_audio
-from .axes import AXES, SCALE_MAX, SCALE_MIN
 from .cache import EmbeddingCache
-from .encoders import Encoder, build_encoder
-from .errors import AudioInputError, ModelLoadError
 from .features import ClipFeatures, WindowSettings, extract_features
 from .member import FeatureBatch, Member, MemberConfig
 from .results import Prediction
@@ -89,7 +90,7 @@ class MMMOSModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path_or_id: str | os.PathLike, device: str | torch.device | None = None,
                         cache: EmbeddingCache | None = None) -> "MMMOSModel":
-        from .hub import resolve_model_dir
+        from .registry import resolve_model_dir
 
         model_dir = resolve_model_dir(path_or_id)
         manifest = model_dir / MANIFEST

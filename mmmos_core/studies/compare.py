@@ -24,13 +24,14 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from mmmos_core.axes import AXES, AXIS_NAMES
+from mmmos_core.errors import AudioInputError, ManifestError, MMMOSError
+from mmmos_core.labels import TRACK2_SYSTEM_REGEX, read_labels, read_predictions
+from mmmos_core.training.metrics import METRICS, metric_table
+from mmmos_core.views.figures import rater_figure, scatter_grid
+
 from .agreement import RatingTable, agreement, screen_raters
-from .axes import AXES, AXIS_NAMES
-from .errors import AudioInputError, ManifestError, MMMOSError
-from .manifests import TRACK2_SYSTEM_REGEX, read_labels, read_predictions
-from .metrics import METRICS, metric_table
 from .ratings import is_ratings_csv, parse_ratings_csv, sanitize_cell
-from .views import rater_figure, scatter_grid
 
 MIN_SYSTEMS = 3  # fewer systems than this make system-level correlations meaningless
 PSEUDO_RATER_NOTE = ("This file has no rater ids: rating position i of each clip is treated as pseudo-rater i. "

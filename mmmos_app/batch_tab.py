@@ -1,0 +1,87 @@
+"""The Batch tab: many uploads scored in one go, downloads in the CLI's formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from mmmos_core.batch.io import csv_columns, flatten_record
+from mmmos_core.model.results import error_record
+from mmmos_core.studies.ratings import sanitize_cell
+from mmmos_core.views import figures as views
+
+from .common import api_record
+
+
+class BatchTab:
+    """Mixin of `MMMOSApp`: this tab's handlers and layout."""
+
+    def predict_batch(self, files: list[str] | None, progress=gr.Progress()) -> list[dict[str, Any]]:
+        """Score several clips: one record per file (as /predict), or ``{"file", "error"}`` for a file that
+        could not be scored."""
+        if not files:
+            raise gr.Error("Upload one or more audio files first.", print_exception=False)
+        if len(files) > self.settings.max_batch:
+            raise gr.Error(f"{len(files)} files is over the limit of {self.settings.max_batch} per batch "
+                           "(MMMOS_MAX_BATCH); split the upload.", print_exception=False)
+        model = self.require_model()
+        records, failed = [], []
+        for k, path in enumerate(files):
+            name = Path(path).name
+            progress((k, len(files)), desc=f"Scoring {name}")
+            try:
+                records.append(self._score(model, path).to_record())
+            except gr.Error as exc:
+                records.append(error_record(name, exc.message.split(": ", 1)[-1]))
+                failed.append(exc.message)
+        for message in failed[:5]:
+            gr.Warning(message, title="Skipped a file")
+        if len(failed) > 5:
+            gr.Warning(f"{len(failed) - 5} more files could not be scored; see the error column.")
+        return [api_record(r) for r in records]
+
+    @staticmethod
+    def render_batch(api_records: list[dict[str, Any]] | None):
+        """The sortable table and the CSV/JSONL downloads, in the CLI's formats."""
+        records = [{("path" if k == "file" else k): v for k, v in r.items()} for r in api_records or []]
+        out = Path(tempfile.mkdtemp(prefix="mmmos-batch-"))
+        (out / "mmmos_scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        (out / "mmmos_scores.csv").write_text(_records_csv(records), encoding="utf-8")
+        table = pd.DataFrame(views.batch_rows(records), columns=views.BATCH_HEADERS)
+        return (table, gr.DownloadButton(value=str(out / "mmmos_scores.csv"), visible=True),
+                gr.DownloadButton(value=str(out / "mmmos_scores.jsonl"), visible=True))
+
+    def _batch_tab(self):
+        gr.Markdown(f"Score up to {self.settings.max_batch} files at once (each at most "
+                    f"{self.settings.max_upload_mb} MB). Click a column header to sort.")
+        with gr.Row():
+            files = gr.File(file_count="multiple", file_types=["audio"], label="Audio files", elem_id="batch-files",
+                            scale=3)
+            with gr.Column(scale=1):
+                run = gr.Button("Score all", variant="primary", elem_id="batch-btn")
+                csv_dl = gr.DownloadButton("Download CSV", visible=False)
+                jsonl_dl = gr.DownloadButton("Download JSONL", visible=False)
+        table = gr.Dataframe(headers=views.BATCH_HEADERS, interactive=False, label="Scores, one row per clip",
+                             elem_id="batch-table", show_search="search")
+        with gr.Accordion("JSON records", open=False):
+            records = gr.JSON()
+        run.click(self.predict_batch, [files], [records], api_name="predict_batch", concurrency_id="model",
+                  concurrency_limit=self.settings.concurrency).success(
+            self.render_batch, [records], [table, csv_dl, jsonl_dl], api_visibility="private", concurrency_limit=None)
+
+
+def _records_csv(records: list[dict[str, Any]]) -> str:
+    rows = [flatten_record(r) for r in records]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=csv_columns(rows))
+    writer.writeheader()
+    # File names are user input: defuse formulas before a spreadsheet opens them.
+    writer.writerows({k: sanitize_cell(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows)
+    return buf.getvalue()

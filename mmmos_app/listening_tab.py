@@ -1,0 +1,119 @@
+"""The Listening test tab and its API: consent, rater ids, one clip at a time, ratings saved at once."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from mmmos_core import AXES, AXIS_DEFINITIONS, AXIS_NAMES, MMMOSError
+from mmmos_core.studies.playlists import ListeningError, random_rater_id
+from mmmos_core.studies.ratings import RatingsStoreError
+
+from .common import esc, md, skip
+
+
+class ListeningTab:
+    """Mixin of `MMMOSApp`: this tab's handlers and layout."""
+
+    def api_start_session(self, rater_id: str, playlist: str = "") -> dict:
+        """Start or resume a rating session; returns the session id and the next clip to rate."""
+        try:
+            return self.sessions.start(rater_id, playlist or None).status()
+        except MMMOSError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    def api_rate(self, session_id: str, clip_id: str, pq: int, pc: int, ce: int, cu: int,
+                 comment: str = "") -> dict:
+        """Store one rating (appended to the ratings CSV at once); returns it and the session's next clip."""
+        try:
+            row, session = self.sessions.rate(session_id, clip_id, {"PQ": pq, "PC": pc, "CE": ce, "CU": cu},
+                                              comment)
+        except MMMOSError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        return {"saved": dict(zip(("timestamp_utc", "clip_id", *AXES), (row.timestamp_utc, row.clip_id,
+                                                                        *(row.scores[a] for a in AXES)))),
+                **session.status()}
+
+    def ui_start(self, consent: bool, rater_id: str, playlist: str):
+        if not consent:
+            gr.Warning("Please tick the consent box to start.")
+            return skip(10) + ("Please tick the consent box above to start.",)
+        try:
+            session = self.sessions.start(rater_id, playlist)
+        except MMMOSError as exc:
+            gr.Warning(str(exc))
+            return skip(10) + (f"⚠️ {esc(str(exc))}",)
+        welcome = f"Rater **{session.rater_id}** · playlist **{md(session.playlist.name)}**. "
+        if session.resumed:
+            welcome += f"Welcome back: {session.resumed} of {session.total} clips were already rated and are skipped. "
+        welcome += "Note your rater id to resume later."
+        return self._clip_outputs(session, status=welcome)
+
+    def _clip_outputs(self, session, saved: str = "", status: str | None = None) -> tuple:
+        """Values for [session, clip id, panel, position, audio, PQ, PC, CE, CU, comment, status]."""
+        clip = session.current
+        if clip is None:
+            done = (f"✅ {saved}All {session.total} clips of **{md(session.playlist.name)}** are rated. Thank you! "
+                    "You can close this page.")
+            return (session.id, "", gr.update(visible=False), "", None, *[None] * 4, "",
+                    (status + "\n\n" if status else "") + done)
+        position = f"{saved}**Clip {len(session.done) + 1} of {session.total}**"
+        if self.settings.listening.require_play:
+            position += " · play the clip, then rate all four scales"
+        return (session.id, clip.id, gr.update(visible=True), position,
+                gr.update(value=clip.path, label=f"Clip {len(session.done) + 1}"), *[None] * 4, "",
+                gr.skip() if status is None else status)
+
+    def ui_rate(self, session_id: str, clip_id: str, pq, pc, ce, cu, comment: str):
+        try:
+            _, session = self.sessions.rate(session_id, clip_id, {"PQ": pq, "PC": pc, "CE": ce, "CU": cu}, comment,
+                                            client_reports_play=True)
+        except RatingsStoreError as exc:  # the rater must know it was not saved; inputs stay filled
+            raise gr.Error(f"Your rating was NOT saved. {exc}", title="Rating not saved") from None
+        except MMMOSError as exc:
+            gr.Warning(str(exc))
+            return skip(11)
+        return self._clip_outputs(session, saved="Saved. ")
+
+    def ui_played(self, session_id: str, clip_id: str) -> None:
+        if session_id and clip_id:
+            try:
+                self.sessions.mark_played(session_id, clip_id)
+            except ListeningError:
+                pass  # the session is gone; submitting will say so
+
+    def _listening_tab(self, cfg):
+        if self.settings.ratings_at_risk:
+            gr.HTML("<div class='mmmos-banner error'><b>Ratings are not on persistent storage.</b> This Space "
+                    f"writes them to {esc(str(self.settings.ratings_path))}, which is wiped when the Space restarts. "
+                    "Enable persistent storage (mounted at /data) or set MMMOS_RATINGS_PATH before a session.</div>")
+        gr.Markdown(f"## {cfg.title}\n\n{cfg.instructions}")
+        consent = gr.Checkbox(label=cfg.consent, elem_id="consent")
+        with gr.Row(equal_height=False, elem_id="session-row"):
+            rater = gr.Textbox(label="Rater id", placeholder="letters, digits, - and _ (up to 40)", max_length=40,
+                               elem_id="rater-id", scale=3)
+            random_id = gr.Button("Random id", scale=1, elem_id="random-id")
+            playlist = gr.Dropdown(list(cfg.playlists), value=next(iter(cfg.playlists)), label="Playlist", scale=2,
+                                   elem_id="playlist")
+            start = gr.Button("Start / resume", variant="primary", scale=1, elem_id="start-btn")
+        status = gr.Markdown(elem_id="listen-status")
+        session_id, clip_id = gr.State(""), gr.State("")
+        with gr.Group(visible=False, elem_id="rating-panel") as panel:
+            position = gr.Markdown(elem_id="clip-position", padding=True)
+            clip = gr.Audio(label="Clip", type="filepath", interactive=False, elem_id="rating-clip", buttons=[])
+            radios = []
+            for a in AXES:
+                label = f"{a} · {AXIS_NAMES[a]}" + (" (more ≠ better)" if a == "PC" else "")
+                radios.append(gr.Radio(list(range(1, 11)), label=label, info=f"{AXIS_DEFINITIONS[a]} 1 = lowest, "
+                                       "10 = highest.", elem_id=f"rate-{a}", elem_classes=["mmmos-scale"]))
+            comment = gr.Textbox(label="Comment (optional)", lines=2, max_length=cfg.max_comment_chars,
+                                 elem_id="rate-comment")
+            submit = gr.Button("Submit rating", variant="primary", elem_id="submit-rating")
+        clip_outputs = [session_id, clip_id, panel, position, clip, *radios, comment]
+        random_id.click(random_rater_id, None, rater, api_visibility="private", concurrency_limit=None)
+        start.click(self.ui_start, [consent, rater, playlist], clip_outputs + [status], api_visibility="private",
+                    concurrency_limit=None)
+        submit.click(self.ui_rate, [session_id, clip_id, *radios, comment], clip_outputs + [status],
+                     api_visibility="private",
+                     concurrency_limit=None)
+        clip.play(self.ui_played, [session_id, clip_id], None, api_visibility="private", concurrency_limit=None,
+                  show_progress="hidden")
