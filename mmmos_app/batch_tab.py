@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import tempfile
 from pathlib import Path
@@ -12,9 +10,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from mmmos_core.batch.io import csv_columns, flatten_record
+from mmmos_core.batch import csv_columns, flatten_record
 from mmmos_core.model.results import error_record
-from mmmos_core.studies.ratings import sanitize_cell
+from mmmos_core.tables import csv_text
 from mmmos_core.views import figures as views
 
 from .common import api_record
@@ -53,7 +51,7 @@ class BatchTab:
         records = [{("path" if k == "file" else k): v for k, v in r.items()} for r in api_records or []]
         out = Path(tempfile.mkdtemp(prefix="mmmos-batch-"))
         (out / "mmmos_scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        (out / "mmmos_scores.csv").write_text(_records_csv(records), encoding="utf-8")
+        (out / "mmmos_scores.csv").write_text(csv_text([flatten_record(r) for r in records], csv_columns([flatten_record(r) for r in records])), encoding="utf-8")
         table = pd.DataFrame(views.batch_rows(records), columns=views.BATCH_HEADERS)
         return (table, gr.DownloadButton(value=str(out / "mmmos_scores.csv"), visible=True),
                 gr.DownloadButton(value=str(out / "mmmos_scores.jsonl"), visible=True))
@@ -77,11 +75,3 @@ class BatchTab:
             self.render_batch, [records], [table, csv_dl, jsonl_dl], api_visibility="private", concurrency_limit=None)
 
 
-def _records_csv(records: list[dict[str, Any]]) -> str:
-    rows = [flatten_record(r) for r in records]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=csv_columns(rows))
-    writer.writeheader()
-    # File names are user input: defuse formulas before a spreadsheet opens them.
-    writer.writerows({k: sanitize_cell(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows)
-    return buf.getvalue()

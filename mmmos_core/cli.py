@@ -16,7 +16,7 @@ from .errors import MMMOSError
 def _input_items(args) -> list[dict[str, Any]]:
     items = [{"path": p} for p in args.paths]
     if args.input:
-        from .batch.io import read_input_list
+        from .batch import read_input_list
 
         items += read_input_list(args.input)
     if not items:
@@ -41,7 +41,7 @@ def _load_reference(args):
 
 
 def cmd_predict(args) -> int:
-    from .batch.io import read_output_records, run_local_predict, score_items
+    from .batch import read_output_records, run_local_predict, score_items
 
     items = _input_items(args)
     to_file = args.output not in (None, "-")

@@ -11,8 +11,6 @@ id column and the four axes.
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -20,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from .axes import AXES
 from .errors import ManifestError
+from .tables import CSV_SUFFIXES, JSON_SUFFIXES, read_records
 
 LONG_NAMES = {"Production_Quality": "PQ", "Production_Complexity": "PC",
               "Content_Enjoyment": "CE", "Content_Usefulness": "CU"}
@@ -53,32 +52,10 @@ def _axis_key(key: str) -> str | None:
 
 
 def _records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    if not path.exists():
-        raise ManifestError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot read as text ({exc})") from None
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ManifestError(f"{path}, line {n}: expected a JSON object")
-            yield n, record
-    elif suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
-        if not reader.fieldnames:
-            raise ManifestError(f"{path}: empty CSV (no header)")
-        for n, row in enumerate(reader, 2):
-            yield n, row
-    else:
-        raise ManifestError(f"{path}: unknown manifest type {suffix!r} (use .csv or .jsonl)")
+    if path.suffix.lower() not in JSON_SUFFIXES + CSV_SUFFIXES:
+        raise ManifestError(f"{path}: unknown manifest type {path.suffix!r} (use .csv, .tsv, .jsonl or .json)")
+    for record in read_records(path, what="manifest"):
+        yield record.line, record.fields
 
 
 def resolve_audio_path(raw: str, root: str | Path | None) -> str:

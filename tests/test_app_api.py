@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from mmmos_core.axes import AXES  # noqa: E402
-from mmmos_core.batch.io import CSV_HEAD  # noqa: E402
+from mmmos_core.batch import CSV_HEAD  # noqa: E402
 from mmmos_core.studies.ratings import COLUMNS, RatingRow, RatingsStore  # noqa: E402
 
 # Gradio's own queue code trips pandas deprecation warnings on every call; not ours to fix.

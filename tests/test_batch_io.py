@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmmos_core.batch.io import (
+from mmmos_core.batch import (
     CSV_HEAD,
     ResumableWriter,
     item_key,
@@ -65,10 +65,10 @@ def test_csv_and_tsv_with_path_column(tmp_path):
 
 
 @pytest.mark.parametrize("name,text,needle", [
-    ("bad.jsonl", '{"path": "a.wav"}\n{"path": \n', "bad.jsonl:2: not valid JSON"),
-    ("nopath.jsonl", '{"file": "a.wav"}\n', "nopath.jsonl:1: missing or empty 'path'"),
-    ("list.jsonl", '["a.wav"]\n', "list.jsonl:1: expected an object"),
-    ("span.jsonl", '{"path": "a.wav", "start_time": "soon"}\n', "span.jsonl:1: start_time 'soon' is not a number"),
+    ("bad.jsonl", '{"path": "a.wav"}\n{"path": \n', "bad.jsonl, line 2: not valid JSON"),
+    ("nopath.jsonl", '{"file": "a.wav"}\n', "nopath.jsonl, line 1: missing or empty 'path'"),
+    ("list.jsonl", '["a.wav"]\n', "list.jsonl, line 1: expected a JSON object"),
+    ("span.jsonl", '{"path": "a.wav", "start_time": "soon"}\n', "span.jsonl, line 1: start_time 'soon' is not a number"),
     ("cols.csv", "file,score\na.wav,1\n", "cols.csv: CSV input needs a 'path' column"),
     ("empty.txt", "# nothing\n\n", "empty.txt: the input list has no inputs"),
 ])
@@ -245,7 +245,7 @@ def test_local_engine_matches_predict_many_and_reports_bad_inputs(tmp_path, corp
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, corpus, logmel_model_dir):
     from mmmos_core import load_model
-    from mmmos_core.batch.io import score_items
+    from mmmos_core.batch import score_items
 
     model = load_model(str(logmel_model_dir))
     out = tmp_path / "o.jsonl"
@@ -296,7 +296,7 @@ def test_sigterm_keeps_finished_records(tmp_path):
     script = f"""
 import sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-from mmmos_core.batch.io import run_batch
+from mmmos_core.batch import run_batch
 items = [{{"path": f"c{{i}}.wav"}} for i in range(6)]
 def scorer(todo):
     yield [{{"path": it["path"], "PQ": 5.0, "model": "fake"}} for it in todo[:3]]

@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 
 from mmmos_core.axes import AXES
-from mmmos_core.batch.io import ResumableWriter, result_record, score_items
+from mmmos_core.batch import ResumableWriter, result_record, score_items
 from mmmos_core.errors import MMMOSError
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None

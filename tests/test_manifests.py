@@ -47,7 +47,7 @@ def test_our_jsonl_and_bad_rows(tmp_path):
     broken.write_text('{"path": "x.wav", "PQ": 5\n')
     with pytest.raises(ManifestError, match="c.jsonl, line 1: not valid JSON"):
         read_labels(broken)
-    with pytest.raises(ManifestError, match="file not found"):
+    with pytest.raises(ManifestError, match="manifest not found"):
         read_labels(tmp_path / "missing.csv")
 
 

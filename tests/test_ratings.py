@@ -14,8 +14,8 @@ from mmmos_core.studies.ratings import (
     RatingsStore,
     RatingsStoreError,
     parse_ratings_csv,
-    sanitize_cell,
 )
+from mmmos_core.tables import safe_cell
 
 
 def row(rater="anna", clip="c1", **kw) -> RatingRow:
@@ -57,7 +57,7 @@ def test_comment_line_breaks_keep_one_row_per_line(tmp_path):
     store.append(row(comment="first line\nsecond\r\nthird"))
     assert len(store.path.read_text().splitlines()) == 2
     assert store.read().rows[0]["comment"] == "first line second third"
-    assert sanitize_cell("plain") == "plain" and sanitize_cell(None) == ""
+    assert safe_cell("plain") == "plain" and safe_cell(None) == ""
 
 
 def test_each_append_is_fsynced(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ import soundfile as sf
 import torch
 
 from mmmos_core.axes import AXES
-from mmmos_core.batch.io import CSV_HEAD
+from mmmos_core.batch import CSV_HEAD
 from mmmos_core.cli import main
 from mmmos_core.errors import AudioInputError, ModelLoadError
 from mmmos_core.model.audio import load_audio

@@ -5,7 +5,7 @@ Each worker is a Ray actor (``map_batches`` over a callable class with a fixed-s
 `MMMOSModel.predict_many`, so the encoders run once per clip and are shared by the
 ensemble members exactly as in a local run; the scores are the local scores. The driver
 keeps the output: it writes the records that stream back as resumable parts and merges
-them at the end (`batch_io`), so a preempted job loses only the batches in flight.
+them at the end (`batch.writer`), so a preempted job loses only the batches in flight.
 
 Ray is an optional extra (``pip install -r requirements-ray.txt``); the core never needs it.
 """
@@ -28,7 +28,8 @@ from mmmos_core.model.audio import DEFAULT_MAX_DURATION_S
 from mmmos_core.paths import PACKAGE_DIR
 from mmmos_core.peers.audiobox import NAME as REFERENCE_NAME
 
-from .io import BatchSummary, catch_sigterm, model_name_of, run_batch, score_items
+from .records import score_items
+from .runner import BatchSummary, catch_sigterm, model_name_of, run_batch
 
 RAY_HINT = "the Ray engine needs the optional extra: pip install -r requirements-ray.txt (or mmmos[ray])"
 PACKAGE_PARENT = str(PACKAGE_DIR.parent)

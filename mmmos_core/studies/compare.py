@@ -27,11 +27,12 @@ import pandas as pd
 from mmmos_core.axes import AXES, AXIS_NAMES
 from mmmos_core.errors import AudioInputError, ManifestError, MMMOSError
 from mmmos_core.labels import TRACK2_SYSTEM_REGEX, read_labels, read_predictions
+from mmmos_core.tables import safe_cell
 from mmmos_core.training.metrics import METRICS, metric_table
 from mmmos_core.views.figures import rater_figure, scatter_grid
 
 from .agreement import RatingTable, agreement, screen_raters
-from .ratings import is_ratings_csv, parse_ratings_csv, sanitize_cell
+from .ratings import is_ratings_csv, parse_ratings_csv
 
 MIN_SYSTEMS = 3  # fewer systems than this make system-level correlations meaningless
 PSEUDO_RATER_NOTE = ("This file has no rater ids: rating position i of each clip is treated as pseudo-rater i. "
@@ -267,7 +268,7 @@ class CompareReport:
             safe = df.copy()
             for col in safe.columns:
                 if safe[col].dtype == object:
-                    safe[col] = safe[col].map(lambda v: sanitize_cell(v) if isinstance(v, str) else v)
+                    safe[col] = safe[col].map(lambda v: safe_cell(v) if isinstance(v, str) else v)
             files[f"{name}.csv"] = safe.to_csv(index=False).encode("utf-8")
         files["report.html"] = self.html().encode("utf-8")
         files["report.json"] = json.dumps(self.to_json(), indent=2).encode("utf-8")

@@ -8,9 +8,7 @@ session holds in memory is needed to recover: the CSV is the only truth.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import random
 import re
 import secrets
@@ -24,6 +22,7 @@ from typing import Any, Mapping
 from mmmos_core.axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
 from mmmos_core.errors import ManifestError, MMMOSError
 from mmmos_core.paths import EXAMPLES_DIR
+from mmmos_core.tables import CSV_SUFFIXES, JSON_SUFFIXES, read_records
 
 from .ratings import RatingRow, RatingsStore
 
@@ -113,26 +112,7 @@ def _parse_range(value: Any, where: str) -> tuple[float, float]:
 
 
 def _manifest_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot read as text ({exc})") from None
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        out = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ManifestError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
-                if not isinstance(rec, dict):
-                    raise ManifestError(f"{path}, line {n}: expected a JSON object")
-                out.append((n, rec))
-        return out
-    reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames:
-        raise ManifestError(f"{path}: empty CSV (no header)")
-    return [(n, row) for n, row in enumerate(reader, 2)]
+    return [(r.line, r.fields) for r in read_records(path, what="playlist")]
 
 
 def playlist_from_manifest(path: Path, name: str) -> Playlist:
@@ -182,8 +162,8 @@ def load_playlist(spec: str, name: str | None = None, examples_dir: Path = EXAMP
         if path.is_dir():
             playlist = playlist_from_folder(path, name or path.name)
         elif path.is_file():
-            if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
-                raise ManifestError(f"{path}: a playlist is a folder or a .csv/.jsonl manifest")
+            if path.suffix.lower() not in JSON_SUFFIXES + CSV_SUFFIXES:
+                raise ManifestError(f"{path}: a playlist is a folder or a .csv/.tsv/.jsonl/.json manifest")
             playlist = playlist_from_manifest(path, name or path.stem)
         else:
             raise ManifestError(f"{path}: playlist folder or manifest not found")

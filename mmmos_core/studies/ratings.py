@@ -26,28 +26,18 @@ from filelock import FileLock, Timeout
 
 from mmmos_core.axes import AXES
 from mmmos_core.errors import MMMOSError
+from mmmos_core.tables import restore_cell, safe_cell
 
 COLUMNS: tuple[str, ...] = (
     "timestamp_utc", "session_id", "rater_id", "playlist", "clip_id", "system_id",
     *AXES, "seconds_spent", "played", "gold", "gold_pass", "model_id", "app_version", "comment",
 )
-# Leading characters that make Excel, LibreOffice or Sheets treat a cell as a formula.
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 LOCK_TIMEOUT_S = 30.0
 
 
 class RatingsStoreError(MMMOSError):
     """The ratings file cannot be used; the message names the file and what to do."""
 
-
-def sanitize_cell(value: object) -> str:
-    """Text safe to open in a spreadsheet: no formula, no line breaks (one row stays one line)."""
-    text = "" if value is None else str(value)
-    text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\x00", "")
-    # A leading quote is escaped too, so reading back (`_unsanitize`) is exact.
-    if text.startswith(FORMULA_LEADS) or text[:1] == "'":
-        text = "'" + text
-    return text
 
 
 def utc_now() -> str:
@@ -83,7 +73,7 @@ class RatingRow:
             "gold": "1" if self.gold else "0", "gold_pass": flag(self.gold_pass), "model_id": self.model_id,
             "app_version": self.app_version, "comment": self.comment,
         }
-        return [sanitize_cell(values[c]) for c in COLUMNS]
+        return [safe_cell(values[c]) for c in COLUMNS]
 
 
 @dataclass
@@ -202,10 +192,6 @@ class RatingsStore:
         return {r["clip_id"] for r in self.read().rows if r["rater_id"] == rater_id and r["playlist"] == playlist}
 
 
-def _unsanitize(text: str) -> str:
-    # Undo the defusing quote so ids compare equal to what was typed.
-    return text[1:] if text[:1] == "'" else text
-
 
 def parse_ratings_csv(raw: bytes, source: str) -> ReadResult:
     """Rows of a ratings CSV (ours); rows that are cut short or not numeric are listed, not fatal."""
@@ -229,7 +215,7 @@ def parse_ratings_csv(raw: bytes, source: str) -> ReadResult:
         if len(cells) != len(COLUMNS):
             malformed.append(number)
             continue
-        values = {c: _unsanitize(v) for c, v in zip(COLUMNS, cells)}
+        values = {c: restore_cell(v) for c, v in zip(COLUMNS, cells)}
         try:
             scores = {a: float(values[a]) for a in AXES}
         except ValueError:
