@@ -10,12 +10,14 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from mmmos_core.batch import csv_columns, flatten_record
-from mmmos_core.model.results import error_record
+from mmmos_core.batch import csv_columns, flatten_record, score_items
 from mmmos_core.tables import csv_text
 from mmmos_core.views import figures as views
 
 from .common import api_record
+
+# Clips decoded and scored together: the encoders batch them, progress moves between chunks.
+BATCH_CHUNK = 4
 
 
 class BatchTab:
@@ -30,15 +32,18 @@ class BatchTab:
             raise gr.Error(f"{len(files)} files is over the limit of {self.settings.max_batch} per batch "
                            "(MMMOS_MAX_BATCH); split the upload.", print_exception=False)
         model = self.require_model()
-        records, failed = [], []
-        for k, path in enumerate(files):
-            name = Path(path).name
-            progress((k, len(files)), desc=f"Scoring {name}")
-            try:
-                records.append(self._score(model, path).to_record())
-            except gr.Error as exc:
-                records.append(error_record(name, exc.message.split(": ", 1)[-1]))
-                failed.append(exc.message)
+        # The upload's temporary path means nothing to the visitor: records and messages name
+        # each file by its own name.
+        items = [{"path": path, "name": Path(path).name} for path in files]
+        records = []
+        for k in range(0, len(items), BATCH_CHUNK):
+            progress((k, len(items)), desc=f"Scoring {items[k]['name']}")
+            records += score_items(model, items[k:k + BATCH_CHUNK], chunk=BATCH_CHUNK)
+        failed = []
+        for item, record in zip(items, records):
+            if record.get("error"):
+                record["error"] = record["error"].replace(item["path"], item["name"])
+                failed.append(record["error"])
         for message in failed[:5]:
             gr.Warning(message, title="Skipped a file")
         if len(failed) > 5:
@@ -51,7 +56,8 @@ class BatchTab:
         records = [{("path" if k == "file" else k): v for k, v in r.items()} for r in api_records or []]
         out = Path(tempfile.mkdtemp(prefix="mmmos-batch-"))
         (out / "mmmos_scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        (out / "mmmos_scores.csv").write_text(csv_text([flatten_record(r) for r in records], csv_columns([flatten_record(r) for r in records])), encoding="utf-8")
+        rows = [flatten_record(r) for r in records]
+        (out / "mmmos_scores.csv").write_text(csv_text(rows, csv_columns(rows)), encoding="utf-8")
         table = pd.DataFrame(views.batch_rows(records), columns=views.BATCH_HEADERS)
         return (table, gr.DownloadButton(value=str(out / "mmmos_scores.csv"), visible=True),
                 gr.DownloadButton(value=str(out / "mmmos_scores.jsonl"), visible=True))

@@ -30,22 +30,13 @@ def _report_errors(records: Iterable[dict[str, Any]]) -> None:
             print(f"mmmos: {record['error']}", file=sys.stderr)
 
 
-def _load_reference(args):
-    if args.reference_path and not args.reference:
-        args.reference = "audiobox"  # the one reference there is; a path alone says which is meant
-    if not args.reference or args.engine == "ray":  # Ray's workers load their own copy
-        return None
-    from .peers.audiobox import load_reference
-
-    return load_reference(args.reference, args.reference_path, device=args.device)
-
-
 def cmd_predict(args) -> int:
-    from .batch import read_output_records, run_local_predict, score_items
+    from .batch import read_output_records, run_local_predict
 
     items = _input_items(args)
     to_file = args.output not in (None, "-")
-    reference = _load_reference(args)
+    if args.reference_path and not args.reference:
+        args.reference = "audiobox"  # the one peer with a checkpoint path: a path alone says which is meant
     if args.engine == "ray":
         if not to_file:
             raise MMMOSError("--engine ray needs --output FILE (results are written in resumable parts)")
@@ -55,31 +46,23 @@ def cmd_predict(args) -> int:
                                   args.batch_size, args.gpus_per_worker, progress=not args.quiet,
                                   max_duration_s=args.max_duration,
                                   reference=(args.reference, args.reference_path) if args.reference else None)
-    elif to_file:
-        # Written in parts and merged atomically: a rerun into the same file resumes.
-        summary = run_local_predict(items, args.output, args.model, args.batch_size, progress=not args.quiet,
-                                    max_duration_s=args.max_duration, device=args.device, reference=reference)
-        print(summary.line(), file=sys.stderr)
     else:
         from mmmos_core import load_model
 
-        model = load_model(args.model, device=args.device)
-        model.max_duration_s = args.max_duration
-        model.reference = reference
-        failed = 0
-        for i in range(0, len(items), args.batch_size):
-            records = score_items(model, items[i:i + args.batch_size], chunk=args.batch_size)
-            _report_errors(records)
-            failed += sum(1 for r in records if r.get("error"))
-            sys.stdout.write("".join(json.dumps(r) + "\n" for r in records))
-            sys.stdout.flush()
-        if failed:
-            print(f"mmmos: {failed} of {len(items)} inputs failed (see their error records)", file=sys.stderr)
-        return 1 if failed else 0
+        model = load_model(args.model, device=args.device, max_duration_s=args.max_duration,
+                           reference=args.reference, reference_path=args.reference_path)
+        # To a file: written in parts and merged atomically, so a rerun into the same file resumes.
+        # To standard output: each record as soon as it is scored.
+        summary = run_local_predict(items, args.output if to_file else None, model, batch_size=args.batch_size,
+                                    progress=not args.quiet and to_file)
+        if to_file:
+            print(summary.line(), file=sys.stderr)
     if summary.failed:
-        _report_errors(read_output_records(args.output))
-        print(f"mmmos: {summary.failed} of {len(items)} inputs failed (see their error records in "
-              f"{args.output})", file=sys.stderr)
+        where = f"in {args.output}" if to_file else "on standard output"
+        if to_file:
+            _report_errors(read_output_records(args.output))
+        print(f"mmmos: {summary.failed} of {len(items)} inputs failed (see their error records {where})",
+              file=sys.stderr)
     return 1 if summary.failed else 0
 
 

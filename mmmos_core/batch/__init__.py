@@ -2,7 +2,14 @@
 loop with its local engine, and the Ray engine (`mmmos_core.batch.ray_engine`, optional)."""
 
 from .inputs import item_key, read_input_list
-from .records import CSV_HEAD, csv_columns, flatten_record, read_output_records, result_record, score_items
+from .records import (
+           CSV_HEAD,
+           csv_columns,
+           flatten_record,
+           read_output_records,
+           result_record,
+           score_items,
+)
 from .runner import BatchSummary, run_batch, run_local_predict
 from .writer import ResumableWriter
 

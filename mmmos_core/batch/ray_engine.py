@@ -25,11 +25,12 @@ import numpy as np
 
 from mmmos_core.errors import MMMOSError
 from mmmos_core.model.audio import DEFAULT_MAX_DURATION_S
+from mmmos_core.model.registry import model_name, portable_spec
 from mmmos_core.paths import PACKAGE_DIR
 from mmmos_core.peers.audiobox import NAME as REFERENCE_NAME
 
 from .records import score_items
-from .runner import BatchSummary, catch_sigterm, model_name_of, run_batch
+from .runner import BatchSummary, catch_sigterm, run_batch
 
 RAY_HINT = "the Ray engine needs the optional extra: pip install -r requirements-ray.txt (or mmmos[ray])"
 PACKAGE_PARENT = str(PACKAGE_DIR.parent)
@@ -106,12 +107,10 @@ class RayScorer:
         torch.set_num_threads(max(1, threads))
         from mmmos_core import load_model
 
-        self.model = load_model(model_spec, device=device)
-        self.model.max_duration_s = max_duration_s
-        if reference is not None:  # (name, checkpoint path the driver resolved)
-            from mmmos_core.peers.audiobox import load_reference
-
-            self.model.reference = load_reference(reference[0], reference[1], device=device)
+        # reference: (name, checkpoint path the driver resolved)
+        self.model = load_model(model_spec, device=device, max_duration_s=max_duration_s,
+                                reference=reference[0] if reference else None,
+                                reference_path=reference[1] if reference else None)
         self.base_dir = base_dir
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -133,20 +132,6 @@ def _session_logs(ray) -> str:
     except Exception:  # noqa: BLE001 - only a hint in an error message
         return "/tmp/ray/session_latest/logs"
 
-
-def _resolve_spec(model_spec: str | None) -> str:
-    """Check the model here, before Ray starts, and say how workers find it: a model
-    directory as an absolute path (workers do not share the driver's working directory);
-    a named model or hub id as it is, so each node resolves it in its own installation."""
-    from mmmos_core.model.registry import DEFAULT_MODEL, NAMED_MODELS, resolve_model_dir
-
-    spec = model_spec or DEFAULT_MODEL
-    if spec == "trienc-random":
-        return spec
-    resolved = resolve_model_dir(spec)
-    if spec in NAMED_MODELS or not Path(spec).expanduser().exists():
-        return spec
-    return str(resolved.resolve())
 
 
 def _resolve_reference(reference: tuple[str, str | None] | None) -> tuple[str, str] | None:
@@ -198,7 +183,7 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
         raise MMMOSError(f"--batch-size must be at least 1, got {batch_size}")
     if cpus_per_worker <= 0 or gpus_per_worker < 0:
         raise MMMOSError("a worker needs a positive CPU share and a non-negative GPU share")
-    spec = _resolve_spec(model_spec)
+    spec = portable_spec(model_spec)
     reference_job = _resolve_reference(reference)
 
     def scorer(todo: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -239,7 +224,7 @@ def _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_w
             if started_here:
                 ray.shutdown()
 
-    summary = run_batch(items, output, scorer, model_name=model_name_of(spec), progress=progress, resume=resume,
+    summary = run_batch(items, output, scorer, model_name=model_name(spec), progress=progress, resume=resume,
                         reference_name=REFERENCE_NAME if reference_job else None)
     if progress:
         print(summary.line(), file=sys.stderr)
@@ -257,7 +242,7 @@ def run_ray_predict(items: list[dict[str, Any]], output: str, model_spec: str, a
     ``ray start``). ``num_workers`` <= 0 means one worker per ``cpus_per_worker`` CPUs.
     ``max_duration_s`` is the local engine's ``--max-duration`` (longer inputs are errors).
     ``reference``: ``(spec, checkpoint path or None)`` of a reference model every worker loads
-    beside the ensemble (`mmmos_core.reference`), as ``--reference`` does locally.
+    beside the ensemble (`mmmos_core.peers`), as ``--reference`` does locally.
     An already initialised Ray (a test, a notebook) is used as it is and left running."""
     return _run(items, output, model_spec, address, num_workers, batch_size, gpus_per_worker, progress,
                 cpus_per_worker=cpus_per_worker, resume=resume, max_duration_s=max_duration_s,

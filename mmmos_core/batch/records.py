@@ -12,14 +12,19 @@ from mmmos_core.errors import AudioInputError
 from mmmos_core.model.results import error_record
 from mmmos_core.tables import read_records
 
+
+def display_name(item: dict[str, Any]) -> str:
+    """How records and messages name an input: its ``name`` if the caller gave one (an upload's
+    original file name), else its path as written."""
+    return str(item.get("name") or item["path"])
+
+
 def result_record(item: dict[str, Any], result: Any) -> dict[str, Any]:
     """The output record of one input: a `Prediction`'s record or an error record, with the
     input's span so that a record names exactly what was scored (and can be resumed)."""
-    if isinstance(result, BaseException):
-        body = error_record(item["path"], str(result))
-    else:
-        body = result.to_record()
-    record: dict[str, Any] = {"path": item["path"]}
+    name = display_name(item)
+    body = error_record(name, str(result)) if isinstance(result, BaseException) else result.to_record()
+    record: dict[str, Any] = {"path": name}
     for field in ("start_time", "end_time"):
         if item.get(field) is not None:
             record[field] = float(item[field])
@@ -32,7 +37,7 @@ def load_request(item: dict[str, Any], base_dir: str | None = None) -> dict[str,
     ``base_dir`` (a Ray worker's working directory is not the driver's), the name as written."""
     path = item["path"]
     request = {"path": os.path.join(base_dir, path) if base_dir and not os.path.isabs(path) else path,
-               "name": path}
+               "name": display_name(item)}
     for field in ("start_time", "end_time"):
         if item.get(field) is not None:
             request[field] = item[field]
@@ -57,7 +62,7 @@ def score_items(model, items: list[dict[str, Any]], base_dir: str | None = None,
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001 - reported in the record, the corpus goes on
-            records.append(result_record(it, AudioInputError(it["path"], f"internal error: "
+            records.append(result_record(it, AudioInputError(display_name(it), f"internal error: "
                                                              f"{type(exc).__name__}: {exc}")))
     return records
 

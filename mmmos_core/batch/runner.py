@@ -5,7 +5,6 @@ that turns items into records; the local engine lives here too.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -15,13 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from mmmos_core.errors import MMMOSError
-from mmmos_core.model.audio import DEFAULT_MAX_DURATION_S
-
 from .inputs import item_key
 from .records import score_items
-from .writer import ResumableWriter
-
+from .writer import ResumableWriter, StreamWriter
 
 # ---- summary ---------------------------------------------------------------------------
 
@@ -128,12 +123,14 @@ def run_batch(items: list[dict[str, Any]], output: str | os.PathLike, scorer: Sc
     t0 = time.monotonic()
     previous = catch_sigterm()
     try:
-        with ResumableWriter(output, resume=resume) as writer:
+        streaming = output in (None, "-")
+        sink = StreamWriter(sys.stdout, errors=sys.stderr) if streaming else ResumableWriter(output, resume=resume)
+        with sink as writer:
             done = writer.done_keys(model=model_name, reference=reference_name)
             todo, seen = [], set(done)
             for it in items:
                 k = item_key(it)
-                if k not in seen:
+                if streaming or k not in seen:  # a stream answers every input line, repeats too
                     seen.add(k)
                     todo.append(it)
             ok_keys: set[str] = set()
@@ -159,39 +156,19 @@ def run_batch(items: list[dict[str, Any]], output: str | os.PathLike, scorer: Sc
     skipped = sum(k in done for k in keys)
     seconds = time.monotonic() - t0
     return BatchSummary(scored, failed, skipped, seconds, (scored + failed) / seconds if seconds > 0 else 0.0,
-                        str(output))
+                        "" if output in (None, "-") else str(output))
 
 
-def model_name_of(spec: str) -> str | None:
-    """The name a model's records carry, read from its manifest without loading it."""
-    from mmmos_core.model.registry import resolve_model_dir
 
-    try:
-        manifest = resolve_model_dir(spec) / "mmmos.json"
-        return json.loads(manifest.read_text()).get("name")
-    except (MMMOSError, OSError, ValueError):
-        return None
-
-
-def run_local_predict(items: list[dict[str, Any]], output: str | os.PathLike, model_spec: str | None = None,
-                      batch_size: int = 8, progress: bool = True, resume: bool = True, model=None,
-                      max_duration_s: float | None = DEFAULT_MAX_DURATION_S, device: str | None = None,
-                      reference=None) -> BatchSummary:
-    """The local engine on the shared loop: one process, the model loaded once (or ``model``
-    as given, with its own settings). ``reference``: a loaded `mmmos_core.reference` model
-    whose scores each record carries as its ``reference`` block."""
-    from mmmos_core import load_model
-
-    if model is None:
-        model = load_model(model_spec, device=device)
-        model.max_duration_s = max_duration_s
-    if reference is not None:
-        model.reference = reference
+def run_local_predict(items: list[dict[str, Any]], output: str | os.PathLike | None, model, *,
+                      batch_size: int = 8, progress: bool = True, resume: bool = True) -> BatchSummary:
+    """The local engine on the shared loop: one process, ``model`` loaded once by the caller
+    (with its options, see `mmmos_core.load_model`). ``output`` None or ``-``: records go to
+    standard output as they are scored, in input order, with no resume."""
 
     def scorer(todo: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         for i in range(0, len(todo), batch_size):
             yield score_items(model, todo[i:i + batch_size], chunk=batch_size)
 
-    reference = getattr(model, "reference", None)
     return run_batch(items, output, scorer, model_name=model.name, progress=progress, resume=resume,
-                     reference_name=reference.name if reference is not None else None)
+                     reference_name=model.reference.name if model.reference is not None else None)

@@ -22,7 +22,13 @@ from mmmos_core.errors import MMMOSError
 from mmmos_core.tables import TableError, csv_text
 
 from .inputs import item_key
-from .records import csv_columns, flatten_record, output_format, read_output_records, reference_model
+from .records import (
+    csv_columns,
+    flatten_record,
+    output_format,
+    read_output_records,
+    reference_model,
+)
 
 PARTS_SUFFIX = ".parts"
 # Parts are cut by size or age, whichever comes first: a preempted run loses at most the
@@ -213,3 +219,34 @@ class ResumableWriter:
 
 
 # ---- progress and the shared driver loop ---------------------------------------------------
+
+
+class StreamWriter:
+    """The writer's interface for a stream (``mmmos predict`` without ``--output``): each
+    record is written as a JSON line the moment it is added, nothing is resumed; each
+    error record's message also goes to ``errors`` (standard error), as the user reads it."""
+
+    def __init__(self, stream, errors=None):
+        self.stream = stream
+        self.errors = errors
+
+    def done_keys(self, model: str | None = None, reference: str | None = None) -> set[str]:
+        return set()
+
+    def add(self, records: Iterable[dict[str, Any]]) -> None:
+        records = list(records)
+        self.stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        self.stream.flush()
+        if self.errors is not None:
+            for r in records:
+                if r.get("error"):
+                    print(f"mmmos: {r['error']}", file=self.errors)
+
+    def finalize(self, items: list[dict[str, Any]] | None = None) -> None:
+        self.stream.flush()
+
+    def __enter__(self) -> "StreamWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stream.flush()

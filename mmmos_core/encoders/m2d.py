@@ -28,7 +28,12 @@ from torch import nn
 
 from mmmos_core.errors import ModelLoadError
 
-from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
+from .checkpoints import (
+    PretrainedEncoder,
+    WeightsSource,
+    find_weights,
+    weights_fingerprint,
+)
 
 OFFICIAL_NAME = "m2d_clap_vit_base-80x1001p16x16-240128_AS-FT_enconly"
 LICENSE = "NTT licence for non-commercial testing and evaluation (LICENSE.pdf in nttcslab/m2d)"

@@ -29,7 +29,13 @@ import torch
 
 from mmmos_core.errors import ModelLoadError
 
-from .checkpoints import PretrainedEncoder, SafetensorsReader, WeightsSource, find_weights, weights_fingerprint
+from .checkpoints import (
+    PretrainedEncoder,
+    SafetensorsReader,
+    WeightsSource,
+    find_weights,
+    weights_fingerprint,
+)
 
 LICENSE = "CC BY-NC 4.0 (MuQ weights: non-commercial use only)"
 SOURCE = WeightsSource(
@@ -100,7 +106,9 @@ def build_muq(config: dict[str, Any]):
     Weights are random until loaded.
     """
     from muq import MuQ
-    from transformers.models.wav2vec2_conformer.modeling_wav2vec2_conformer import Wav2Vec2ConformerEncoder
+    from transformers.models.wav2vec2_conformer.modeling_wav2vec2_conformer import (
+        Wav2Vec2ConformerEncoder,
+    )
 
     config = _muq_fields(config)
     real = conformer_config(config)

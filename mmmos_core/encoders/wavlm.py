@@ -16,7 +16,12 @@ import torch
 
 from mmmos_core.errors import ModelLoadError
 
-from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
+from .checkpoints import (
+    PretrainedEncoder,
+    WeightsSource,
+    find_weights,
+    weights_fingerprint,
+)
 
 SOURCE = WeightsSource(
     label="WavLM Base+",

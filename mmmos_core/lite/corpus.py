@@ -40,7 +40,15 @@ from mmmos_core.paths import shared_audio_dir, shared_dir
 
 from . import degradations as dg
 from .priors import DOMAINS, DomainPrior
-from .synth import SR, TEXTURES, drum_pattern, music_piece, texture, tone, tts_utterances
+from .synth import (
+    SR,
+    TEXTURES,
+    drum_pattern,
+    music_piece,
+    texture,
+    tone,
+    tts_utterances,
+)
 
 DEFAULT_AUDIO_DIR = shared_audio_dir()
 DEFAULT_LABELS_DIR = shared_dir() / "aes_labels"

@@ -78,9 +78,15 @@ class MMMOSModel(nn.Module):
         self.register_buffer("target_mean", torch.tensor(config.target_mean, dtype=torch.float32))
         self.register_buffer("target_std", torch.tensor(config.target_std, dtype=torch.float32))
         self.max_duration_s: float | None = DEFAULT_MAX_DURATION_S
-        # Optional peer (`mmmos_core.reference`), scored on the same decoded audio as the ensemble.
+        # Optional peer (`mmmos_core.peers`), scored on the same decoded audio as the ensemble.
         self.reference = None
         self.eval()
+
+    def configure(self, *, max_duration_s: float | None = DEFAULT_MAX_DURATION_S, reference=None) -> "MMMOSModel":
+        """Run-time options, set once while loading (see `mmmos_core.load_model`)."""
+        self.max_duration_s = max_duration_s
+        self.reference = reference
+        return self
 
     # ---- construction -------------------------------------------------------------
     @staticmethod
@@ -89,7 +95,8 @@ class MMMOSModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | os.PathLike, device: str | torch.device | None = None,
-                        cache: EmbeddingCache | None = None) -> "MMMOSModel":
+                        cache: EmbeddingCache | None = None, *,
+                        max_duration_s: float | None = DEFAULT_MAX_DURATION_S, reference=None) -> "MMMOSModel":
         from .registry import resolve_model_dir
 
         model_dir = resolve_model_dir(path_or_id)
@@ -113,7 +120,7 @@ class MMMOSModel(nn.Module):
                 raise ModelLoadError(f"{weights}: does not match member {mc.name!r} "
                                      f"(missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]})")
             members.append(member.eval())
-        model = cls(config, encoders, members, cache)
+        model = cls(config, encoders, members, cache).configure(max_duration_s=max_duration_s, reference=reference)
         model.model_dir = model_dir
         return model.to(device) if device is not None else model
 

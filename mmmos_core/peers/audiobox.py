@@ -24,7 +24,11 @@ import numpy as np
 import torch
 
 from mmmos_core.axes import AXES
-from mmmos_core.encoders.checkpoints import WeightsSource, find_weights, weights_fingerprint
+from mmmos_core.encoders.checkpoints import (
+    WeightsSource,
+    find_weights,
+    weights_fingerprint,
+)
 from mmmos_core.errors import AudioInputError, ModelLoadError
 from mmmos_core.model.audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, load_audio
 from mmmos_core.paths import mmmos_home
