@@ -78,7 +78,8 @@ def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS
     import numpy as np
 
     from mmmos_core.encoders.acoustic import AcousticEncoder
-    from mmmos_core.lite.corpus import CorpusBuilder, CorpusSettings, LabelRecipe, list_recordings, split_recordings
+    from mmmos_core.lite.corpus import CorpusBuilder, CorpusSettings, list_recordings, split_recordings
+    from mmmos_core.lite.recipe import LabelRecipe
     from mmmos_core.lite.priors import compute_priors
     from mmmos_core.lite.synth import espeak_version
     from mmmos_core.model.audio import Audio
@@ -113,7 +114,7 @@ def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS
             "corpus_items": {k: len(v) for k, v in sets.items()},
             "corpus_seed": settings.seed,
             "espeak_ng": espeak_version(),
-            "label_recipe": "mmmos_core.lite.corpus.LabelRecipe",
+            "label_recipe": "mmmos_core.lite.recipe.LabelRecipe",
             "built_with": {"torch": __import__("torch").__version__, "numpy": np.__version__,
                            "python": platform.python_version()},
         }

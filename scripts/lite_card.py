@@ -85,7 +85,8 @@ def _pct(result) -> str:
 def card_text(model_dir: Path, checks: dict[str, Any], latency: dict[str, float] | None,
               build: dict[str, Any] | None) -> str:
     from mmmos_core.encoders.acoustic import FEATURE_NAMES
-    from mmmos_core.lite.corpus import CONTENT_OFFSETS, DEFAULT_LABELS_DIR, HISS_SNR_DB, REAL_DEFECTS, REAL_LAYERS
+    from mmmos_core.lite.corpus import DEFAULT_LABELS_DIR, REAL_DEFECTS, REAL_LAYERS
+    from mmmos_core.lite.recipe import CONTENT_OFFSETS, HISS_SNR_DB
     from mmmos_core.lite.priors import compute_priors, describe_priors
 
     manifest = json.loads((model_dir / "mmmos.json").read_text())

@@ -4,15 +4,8 @@ from conftest import REPO, SHARED_AUDIO
 
 from mmmos_core.axes import AXES
 from mmmos_core.lite import degradations as dg
-from mmmos_core.lite.corpus import (
-    CorpusBuilder,
-    CorpusSettings,
-    LabelRecipe,
-    Source,
-    Transform,
-    list_recordings,
-    split_recordings,
-)
+from mmmos_core.lite.corpus import CorpusBuilder, CorpusSettings, list_recordings, split_recordings
+from mmmos_core.lite.recipe import LabelRecipe, Source, Transform
 from mmmos_core.lite.priors import compute_priors
 from mmmos_core.lite.synth import SR, espeak_available
 

@@ -10,36 +10,24 @@ Items are mixtures of 1-4 sources put through controlled transformations of know
 strength (`degradations`), at a random level, stored as 16-bit values, sometimes at
 another sample rate.
 
-Label recipe (`LabelRecipe`), all on the 1-10 scale:
-- PQ = 1 + (PQ0 - 1) * exp(-S). PQ0 is the AES mean PQ of the source's domain; S sums
-  the severities of every transformation (and of a real source's documented defects),
-  each a function of its physical strength (SNR, clipped fraction, cut-off, ...).
-  exp(-S) makes compound damage multiply and never saturates at the floor, so a worse
-  version always has a lower label.
-- PC = PC1 + k * log2(L), L = the number of simultaneous layers (sources, instrument
-  parts; babble and noise beds add a share as they become audible). PC1 is the AES
-  speech PC mean (one voice) and k puts the AES music PC mean at three layers.
-- CE, CU = the domain's AES mean + its AES slope on PQ * (PQ - domain PQ mean)
-  + a content offset for synthetic kinds (a sine tone is technically clean but no one
-  enjoys it) - a clutter penalty per extra unrelated source in a mixture.
+The label recipe lives in `recipe`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmmos_core.axes import AXES, SCALE_MAX, SCALE_MIN
 from mmmos_core.errors import MMMOSError
 from mmmos_core.model.audio import load_audio, resample
 from mmmos_core.paths import shared_audio_dir, shared_dir
 
 from . import degradations as dg
-from .priors import DOMAINS, DomainPrior
+from .priors import DOMAINS
+from .recipe import HISS_SNR_DB, LabelRecipe, Source, Transform
 from .synth import (
     SR,
     TEXTURES,
@@ -103,203 +91,11 @@ REAL_DEFECTS: dict[str, dict[str, float]] = {
 }
 
 
-# ---- sources and the label recipe -------------------------------------------------------------
-@dataclass
-class Source:
-    id: str
-    domain: str
-    kind: str  # "real", "tts", "music", "tone", "texture"
-    samples: np.ndarray  # float32 at SR
-    layers: float
-    severity: float = 0.0  # documented defects of the source itself
-
-
-# Content offsets (CE, CU) of synthetic kinds against natural recordings of their domain.
-CONTENT_OFFSETS: dict[str, tuple[float, float]] = {
-    "real": (0.0, 0.0),
-    "tts": (-1.0, -0.5),  # intelligible but robotic
-    "music": (-0.5, 0.0),  # simple generated arrangements
-    "tone": (-2.5, -1.5),  # a steady tone: clean, but no content
-    "texture": (-0.3, 0.0),
-    "hiss": (-1.0, -1.0),
-}
-# A clip of nothing but hiss is labelled as if the noise sat 10 dB above the signal.
-HISS_SNR_DB = -10.0
-CLUTTER_CE = 0.5  # per extra unrelated source in a mixture
-CLUTTER_CU = 0.5
-MIX_SEVERITY = 0.1  # per extra source: mutual masking
-TYPICAL_MUSIC_LAYERS = 3.0  # the assumption that ties k to the AES music PC mean
-
-
-@dataclass
-class Transform:
-    name: str
-    params: dict[str, float]
-    severity: float = 0.0
-    extra_layers: float = 0.0
-
-
-class LabelRecipe:
-    def __init__(self, priors: dict[str, DomainPrior]):
-        self.priors = priors
-        self.pc_single = priors["speech"].mean["PC"]
-        self.pc_per_doubling = (priors["music"].mean["PC"] - self.pc_single) / math.log2(TYPICAL_MUSIC_LAYERS)
-
-    # Severity of each transformation from its physical strength.
-    @staticmethod
-    def noise(snr_db: float) -> float:
-        return 0.5 * math.exp((20.0 - snr_db) / 12.0)
-
-    @staticmethod
-    def clipping(fraction: float) -> float:
-        return 4.0 * max(0.0, fraction) ** 0.6
-
-    @staticmethod
-    def lowpass(cutoff_hz: float) -> float:
-        # Only the band the 16 kHz encoder can hear counts: nothing is lost above 8 kHz.
-        return 0.6 * math.log2(8000.0 / cutoff_hz) if cutoff_hz < 8000.0 else 0.0
-
-    @staticmethod
-    def quantisation(snr_db: float) -> float:
-        return 0.8 * math.exp((28.0 - snr_db) / 10.0)
-
-    @staticmethod
-    def reverb(rt60: float, drr_db: float, domain: str) -> float:
-        weight = {"speech": 0.8, "music": 0.35, "sound": 0.5}[domain]
-        return weight * rt60 * (1.0 - 0.5 / (1.0 + math.exp(-drr_db / 3.0)))
-
-    @staticmethod
-    def tilt(cut_db: float) -> float:
-        # A darker balance is a mild flaw; far milder than losing the band (`lowpass`).
-        return 0.1 * abs(cut_db) / 6.0
-
-    @staticmethod
-    def dropouts(count: int) -> float:
-        return 0.3 * count
-
-    @classmethod
-    def codec(cls, bandwidth_hz: float, threshold_db: float) -> float:
-        return cls.lowpass(bandwidth_hz) + 0.5 * math.exp((25.0 - threshold_db) / 10.0)
-
-    @staticmethod
-    def audible_layers(snr_db: float, full: float) -> float:
-        """A noise bed counts as (part of) a layer once it is loud enough to notice."""
-        return full / (1.0 + math.exp((snr_db - 10.0) / 5.0))
-
-    def defect_severity(self, defects: dict[str, float]) -> float:
-        s = 0.0
-        if "clip_fraction" in defects:
-            s += self.clipping(defects["clip_fraction"])
-        if "lowpass_hz" in defects:
-            s += self.lowpass(defects["lowpass_hz"])
-        s += defects.get("codec", 0.0)
-        return s
-
-    def labels(self, components: list[tuple[Source, float]], transforms: list[Transform]) -> dict[str, float]:
-        """components: (source, gain in dB relative to the loudest component)."""
-        weights = [min(1.0, max(0.0, (g + 20.0) / 14.0)) for _, g in components]
-        wsum = sum(weights)
-        n_eff = wsum
-        pq0 = sum(w * (1 + (self.priors[s.domain].mean["PQ"] - 1) * math.exp(-s.severity))
-                  for (s, _), w in zip(components, weights)) / wsum
-        severity = sum(t.severity for t in transforms) + MIX_SEVERITY * max(0.0, n_eff - 1.0)
-        pq = 1.0 + (pq0 - 1.0) * math.exp(-severity)
-        layers = sum(w * s.layers for (s, _), w in zip(components, weights)) + sum(t.extra_layers for t in transforms)
-        pc = self.pc_single + self.pc_per_doubling * math.log2(max(1.0, layers))
-        ce = cu = 0.0
-        for (s, _), w in zip(components, weights):
-            p = self.priors[s.domain]
-            off_ce, off_cu = CONTENT_OFFSETS[s.kind]
-            ce += w * (p.mean["CE"] + p.slope_on_pq["CE"] * (pq - p.mean["PQ"]) + off_ce)
-            cu += w * (p.mean["CU"] + p.slope_on_pq["CU"] * (pq - p.mean["PQ"]) + off_cu)
-        ce = ce / wsum - CLUTTER_CE * max(0.0, n_eff - 1.0)
-        cu = cu / wsum - CLUTTER_CU * max(0.0, n_eff - 1.0)
-        out = {"PQ": pq, "PC": pc, "CE": ce, "CU": cu}
-        return {a: float(min(SCALE_MAX, max(SCALE_MIN, out[a]))) for a in AXES}
-
-
-# ---- transformations with sampled strength ---------------------------------------------------------
-DEGRADATIONS = ("white", "pink", "brown", "babble", "clip", "clip_fs", "lowpass", "quantise", "reverb",
-                "dropouts", "codec", "quiet", "tilt")
-
-
-def sample_params(kind: str, rng: np.random.Generator, heavy: bool = False) -> dict[str, float]:
-    if kind in ("white", "pink", "brown", "babble"):
-        return {"snr_db": float(rng.uniform(-5, 25) if heavy else rng.uniform(-5, 40))}
-    if kind == "clip":
-        return {"level": float(np.exp(rng.uniform(np.log(0.04), np.log(0.4 if heavy else 0.9))))}
-    if kind == "clip_fs":
-        return {"drive_db": float(rng.uniform(6, 30) if heavy else rng.uniform(2, 25))}
-    if kind == "lowpass":
-        return {"cutoff_hz": float(np.exp(rng.uniform(np.log(800), np.log(5000 if heavy else 7600)))),
-                "order": float(rng.choice([0, 4, 8, 12]))}  # 0: brick wall
-    if kind == "quantise":
-        return {"bits": float(rng.integers(3, 8) if heavy else rng.integers(3, 13))}
-    if kind == "reverb":
-        return {"rt60": float(rng.uniform(0.6, 3.0) if heavy else rng.uniform(0.2, 2.5)),
-                "drr_db": float(rng.uniform(-8, 4) if heavy else rng.uniform(-6, 10))}
-    if kind == "dropouts":
-        return {"count": float(rng.integers(3, 12) if heavy else rng.integers(1, 9))}
-    if kind == "codec":
-        return {"bandwidth_hz": float(rng.uniform(2000, 5000) if heavy else rng.uniform(2500, 7800)),
-                "threshold_db": float(rng.uniform(10, 30) if heavy else rng.uniform(15, 50))}
-    if kind == "quiet":
-        return {"rms_dbfs": float(rng.uniform(-75, -55) if heavy else rng.uniform(-70, -52))}
-    if kind == "tilt":
-        return {"corner_hz": float(np.exp(rng.uniform(np.log(300), np.log(3000)))),
-                "cut_db": float(rng.uniform(3, 24))}
-    raise ValueError(f"unknown degradation {kind!r}")
-
-
 def apply_degradation(kind: str, params: dict[str, float], x: np.ndarray, rng: np.random.Generator,
                       recipe: LabelRecipe, domain: str, babble_pool: list[np.ndarray]) -> tuple[np.ndarray, Transform]:
     """Apply one transformation at SR; return the samples and what it did (with its severity)."""
-    p = dict(params)
-    if kind in ("white", "pink", "brown", "babble"):
-        snr = p["snr_db"]
-        if kind == "white":
-            noise = dg.white_noise(len(x), rng)
-        elif kind == "babble":
-            picks = rng.choice(len(babble_pool), size=min(len(babble_pool), int(rng.integers(3, 7))), replace=False)
-            noise = dg.babble(len(x), [babble_pool[i] for i in picks], rng)
-        else:
-            noise = dg.coloured_noise(len(x), rng, 1.0 if kind == "pink" else 2.0)
-        y = dg.add_noise(x, noise, snr)
-        full = 1.0 if kind == "babble" else 0.5
-        return y, Transform(kind, p, recipe.noise(snr), recipe.audible_layers(snr, full))
-    if kind == "clip":
-        y, frac = dg.hard_clip(x, p["level"])
-        p["fraction"] = frac
-        return y, Transform(kind, p, recipe.clipping(frac))
-    if kind == "clip_fs":
-        y, frac = dg.clip_full_scale(dg.peak_normalise(x, 0.99), p["drive_db"])
-        p["fraction"] = frac
-        return y, Transform(kind, p, recipe.clipping(frac))
-    if kind == "lowpass":
-        fc, order = p["cutoff_hz"], int(p["order"])
-        y = dg.brickwall_lowpass(x, SR, fc) if order == 0 else dg.lowpass(x, SR, fc, order)
-        return y, Transform(kind, p, recipe.lowpass(fc))
-    if kind == "quantise":
-        y, snr = dg.quantise(x, int(p["bits"]))
-        p["snr_db"] = snr
-        return y, Transform(kind, p, recipe.quantisation(snr))
-    if kind == "reverb":
-        y = dg.reverb(x, SR, p["rt60"], p["drr_db"], rng)
-        return y, Transform(kind, p, recipe.reverb(p["rt60"], p["drr_db"], domain))
-    if kind == "dropouts":
-        y = dg.dropouts(x, SR, int(p["count"]), rng)
-        return y, Transform(kind, p, recipe.dropouts(int(p["count"])))
-    if kind == "codec":
-        y = dg.codec(x, SR, p["bandwidth_hz"], p["threshold_db"], rng)
-        return y, Transform(kind, p, recipe.codec(p["bandwidth_hz"], p["threshold_db"]))
-    if kind == "tilt":
-        y = dg.tilt(x, SR, p["corner_hz"], p["cut_db"])
-        return y, Transform(kind, p, recipe.tilt(p["cut_db"]))
-    if kind == "quiet":
-        y, snr = dg.quantise(dg.set_rms_dbfs(x, p["rms_dbfs"]), 16)
-        p["snr_db"] = snr
-        return y, Transform(kind, p, 0.5 + recipe.quantisation(snr))
-    raise ValueError(f"unknown degradation {kind!r}")
+    y, measured = dg.degrade(kind, params, x, SR, rng, babble_pool)
+    return y, recipe.transform(kind, measured, domain)
 
 
 # ---- items ----------------------------------------------------------------------------------------
@@ -441,16 +237,16 @@ class CorpusBuilder:
             # cafe) and hard: the noise fills the missing band. Make sure it is seen.
             kinds = [str(rng.choice(["lowpass", "codec"])),
                      str(rng.choice(["white", "pink", "brown", "babble", "quantise"]))]
-            rest = [k for k in DEGRADATIONS if k not in kinds]
+            rest = [k for k in dg.DEGRADATIONS if k not in kinds]
             kinds += [str(k) for k in rng.choice(rest, size=count - 2, replace=False)]
         else:
-            kinds = [str(k) for k in rng.choice(DEGRADATIONS, size=count, replace=False)]
+            kinds = [str(k) for k in rng.choice(dg.DEGRADATIONS, size=count, replace=False)]
         # Level and clipping happen before anything else in a real chain; noise last.
         order = {"quiet": 0, "clip_fs": 1, "clip": 1, "quantise": 9}
         kinds.sort(key=lambda k: order.get(k, 5))
         if "quiet" in kinds and "quantise" in kinds:
             kinds.remove("quantise")
-        return [(k, sample_params(k, rng, heavy)) for k in kinds]
+        return [(k, dg.sample_params(k, rng, heavy)) for k in kinds]
 
     def _mixture(self, rng: np.random.Generator, pool: list[Source], k: int) -> list[tuple[Source, float]]:
         picks = rng.choice(len(pool), size=k, replace=False)

@@ -222,3 +222,76 @@ def mix(sources: list[np.ndarray], gains_db: list[float] | None = None) -> np.nd
         s = s[:n].astype(np.float64)
         out += s / (np.sqrt(np.mean(s ** 2)) + 1e-12) * 10 ** (g / 20.0)
     return out.astype(np.float32)
+
+
+# ---- transformations with sampled strength ---------------------------------------------
+DEGRADATIONS = ("white", "pink", "brown", "babble", "clip", "clip_fs", "lowpass", "quantise", "reverb",
+                "dropouts", "codec", "quiet", "tilt")
+
+
+def sample_params(kind: str, rng: np.random.Generator, heavy: bool = False) -> dict[str, float]:
+    if kind in ("white", "pink", "brown", "babble"):
+        return {"snr_db": float(rng.uniform(-5, 25) if heavy else rng.uniform(-5, 40))}
+    if kind == "clip":
+        return {"level": float(np.exp(rng.uniform(np.log(0.04), np.log(0.4 if heavy else 0.9))))}
+    if kind == "clip_fs":
+        return {"drive_db": float(rng.uniform(6, 30) if heavy else rng.uniform(2, 25))}
+    if kind == "lowpass":
+        return {"cutoff_hz": float(np.exp(rng.uniform(np.log(800), np.log(5000 if heavy else 7600)))),
+                "order": float(rng.choice([0, 4, 8, 12]))}  # 0: brick wall
+    if kind == "quantise":
+        return {"bits": float(rng.integers(3, 8) if heavy else rng.integers(3, 13))}
+    if kind == "reverb":
+        return {"rt60": float(rng.uniform(0.6, 3.0) if heavy else rng.uniform(0.2, 2.5)),
+                "drr_db": float(rng.uniform(-8, 4) if heavy else rng.uniform(-6, 10))}
+    if kind == "dropouts":
+        return {"count": float(rng.integers(3, 12) if heavy else rng.integers(1, 9))}
+    if kind == "codec":
+        return {"bandwidth_hz": float(rng.uniform(2000, 5000) if heavy else rng.uniform(2500, 7800)),
+                "threshold_db": float(rng.uniform(10, 30) if heavy else rng.uniform(15, 50))}
+    if kind == "quiet":
+        return {"rms_dbfs": float(rng.uniform(-75, -55) if heavy else rng.uniform(-70, -52))}
+    if kind == "tilt":
+        return {"corner_hz": float(np.exp(rng.uniform(np.log(300), np.log(3000)))),
+                "cut_db": float(rng.uniform(3, 24))}
+    raise ValueError(f"unknown degradation {kind!r}")
+
+
+def degrade(kind: str, params: dict[str, float], x: np.ndarray, sr: int, rng: np.random.Generator,
+            babble_pool: list[np.ndarray]) -> tuple[np.ndarray, dict[str, float]]:
+    """Apply one transformation; return the samples and its parameters with what was measured
+    on the way (the clipped fraction, the quantisation SNR)."""
+    p = dict(params)
+    if kind in ("white", "pink", "brown", "babble"):
+        if kind == "white":
+            noise = white_noise(len(x), rng)
+        elif kind == "babble":
+            picks = rng.choice(len(babble_pool), size=min(len(babble_pool), int(rng.integers(3, 7))), replace=False)
+            noise = babble(len(x), [babble_pool[i] for i in picks], rng)
+        else:
+            noise = coloured_noise(len(x), rng, 1.0 if kind == "pink" else 2.0)
+        return add_noise(x, noise, p["snr_db"]), p
+    if kind == "clip":
+        y, p["fraction"] = hard_clip(x, p["level"])
+        return y, p
+    if kind == "clip_fs":
+        y, p["fraction"] = clip_full_scale(peak_normalise(x, 0.99), p["drive_db"])
+        return y, p
+    if kind == "lowpass":
+        fc, order = p["cutoff_hz"], int(p["order"])
+        return (brickwall_lowpass(x, sr, fc) if order == 0 else lowpass(x, sr, fc, order)), p
+    if kind == "quantise":
+        y, p["snr_db"] = quantise(x, int(p["bits"]))
+        return y, p
+    if kind == "reverb":
+        return reverb(x, sr, p["rt60"], p["drr_db"], rng), p
+    if kind == "dropouts":
+        return dropouts(x, sr, int(p["count"]), rng), p
+    if kind == "codec":
+        return codec(x, sr, p["bandwidth_hz"], p["threshold_db"], rng), p
+    if kind == "tilt":
+        return tilt(x, sr, p["corner_hz"], p["cut_db"]), p
+    if kind == "quiet":
+        y, p["snr_db"] = quantise(set_rms_dbfs(x, p["rms_dbfs"]), 16)
+        return y, p
+    raise ValueError(f"unknown degradation {kind!r}")

@@ -1,0 +1,163 @@
+"""The label recipe of the lite model's training material: what each source and each
+transformation of known strength is worth on the four axes.
+
+Label recipe (`LabelRecipe`), all on the 1-10 scale:
+- PQ = 1 + (PQ0 - 1) * exp(-S). PQ0 is the AES mean PQ of the source's domain; S sums
+  the severities of every transformation (and of a real source's documented defects),
+  each a function of its physical strength (SNR, clipped fraction, cut-off, ...).
+  exp(-S) makes compound damage multiply and never saturates at the floor, so a worse
+  version always has a lower label.
+- PC = PC1 + k * log2(L), L = the number of simultaneous layers (sources, instrument
+  parts; babble and noise beds add a share as they become audible). PC1 is the AES
+  speech PC mean (one voice) and k puts the AES music PC mean at three layers.
+- CE, CU = the domain's AES mean + its AES slope on PQ * (PQ - domain PQ mean)
+  + a content offset for synthetic kinds (a sine tone is technically clean but no one
+  enjoys it) - a clutter penalty per extra unrelated source in a mixture.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmmos_core.axes import AXES, SCALE_MAX, SCALE_MIN
+
+from .priors import DomainPrior
+
+@dataclass
+class Source:
+    id: str
+    domain: str
+    kind: str  # "real", "tts", "music", "tone", "texture"
+    samples: np.ndarray  # float32 at SR
+    layers: float
+    severity: float = 0.0  # documented defects of the source itself
+
+
+# Content offsets (CE, CU) of synthetic kinds against natural recordings of their domain.
+CONTENT_OFFSETS: dict[str, tuple[float, float]] = {
+    "real": (0.0, 0.0),
+    "tts": (-1.0, -0.5),  # intelligible but robotic
+    "music": (-0.5, 0.0),  # simple generated arrangements
+    "tone": (-2.5, -1.5),  # a steady tone: clean, but no content
+    "texture": (-0.3, 0.0),
+    "hiss": (-1.0, -1.0),
+}
+# A clip of nothing but hiss is labelled as if the noise sat 10 dB above the signal.
+HISS_SNR_DB = -10.0
+CLUTTER_CE = 0.5  # per extra unrelated source in a mixture
+CLUTTER_CU = 0.5
+MIX_SEVERITY = 0.1  # per extra source: mutual masking
+TYPICAL_MUSIC_LAYERS = 3.0  # the assumption that ties k to the AES music PC mean
+
+
+@dataclass
+class Transform:
+    name: str
+    params: dict[str, float]
+    severity: float = 0.0
+    extra_layers: float = 0.0
+
+
+class LabelRecipe:
+    def __init__(self, priors: dict[str, DomainPrior]):
+        self.priors = priors
+        self.pc_single = priors["speech"].mean["PC"]
+        self.pc_per_doubling = (priors["music"].mean["PC"] - self.pc_single) / math.log2(TYPICAL_MUSIC_LAYERS)
+
+    # Severity of each transformation from its physical strength.
+    @staticmethod
+    def noise(snr_db: float) -> float:
+        return 0.5 * math.exp((20.0 - snr_db) / 12.0)
+
+    @staticmethod
+    def clipping(fraction: float) -> float:
+        return 4.0 * max(0.0, fraction) ** 0.6
+
+    @staticmethod
+    def lowpass(cutoff_hz: float) -> float:
+        # Only the band the 16 kHz encoder can hear counts: nothing is lost above 8 kHz.
+        return 0.6 * math.log2(8000.0 / cutoff_hz) if cutoff_hz < 8000.0 else 0.0
+
+    @staticmethod
+    def quantisation(snr_db: float) -> float:
+        return 0.8 * math.exp((28.0 - snr_db) / 10.0)
+
+    @staticmethod
+    def reverb(rt60: float, drr_db: float, domain: str) -> float:
+        weight = {"speech": 0.8, "music": 0.35, "sound": 0.5}[domain]
+        return weight * rt60 * (1.0 - 0.5 / (1.0 + math.exp(-drr_db / 3.0)))
+
+    @staticmethod
+    def tilt(cut_db: float) -> float:
+        # A darker balance is a mild flaw; far milder than losing the band (`lowpass`).
+        return 0.1 * abs(cut_db) / 6.0
+
+    @staticmethod
+    def dropouts(count: int) -> float:
+        return 0.3 * count
+
+    @classmethod
+    def codec(cls, bandwidth_hz: float, threshold_db: float) -> float:
+        return cls.lowpass(bandwidth_hz) + 0.5 * math.exp((25.0 - threshold_db) / 10.0)
+
+    @staticmethod
+    def audible_layers(snr_db: float, full: float) -> float:
+        """A noise bed counts as (part of) a layer once it is loud enough to notice."""
+        return full / (1.0 + math.exp((snr_db - 10.0) / 5.0))
+
+    def defect_severity(self, defects: dict[str, float]) -> float:
+        s = 0.0
+        if "clip_fraction" in defects:
+            s += self.clipping(defects["clip_fraction"])
+        if "lowpass_hz" in defects:
+            s += self.lowpass(defects["lowpass_hz"])
+        s += defects.get("codec", 0.0)
+        return s
+
+    def labels(self, components: list[tuple[Source, float]], transforms: list[Transform]) -> dict[str, float]:
+        """components: (source, gain in dB relative to the loudest component)."""
+        weights = [min(1.0, max(0.0, (g + 20.0) / 14.0)) for _, g in components]
+        wsum = sum(weights)
+        n_eff = wsum
+        pq0 = sum(w * (1 + (self.priors[s.domain].mean["PQ"] - 1) * math.exp(-s.severity))
+                  for (s, _), w in zip(components, weights)) / wsum
+        severity = sum(t.severity for t in transforms) + MIX_SEVERITY * max(0.0, n_eff - 1.0)
+        pq = 1.0 + (pq0 - 1.0) * math.exp(-severity)
+        layers = sum(w * s.layers for (s, _), w in zip(components, weights)) + sum(t.extra_layers for t in transforms)
+        pc = self.pc_single + self.pc_per_doubling * math.log2(max(1.0, layers))
+        ce = cu = 0.0
+        for (s, _), w in zip(components, weights):
+            p = self.priors[s.domain]
+            off_ce, off_cu = CONTENT_OFFSETS[s.kind]
+            ce += w * (p.mean["CE"] + p.slope_on_pq["CE"] * (pq - p.mean["PQ"]) + off_ce)
+            cu += w * (p.mean["CU"] + p.slope_on_pq["CU"] * (pq - p.mean["PQ"]) + off_cu)
+        ce = ce / wsum - CLUTTER_CE * max(0.0, n_eff - 1.0)
+        cu = cu / wsum - CLUTTER_CU * max(0.0, n_eff - 1.0)
+        out = {"PQ": pq, "PC": pc, "CE": ce, "CU": cu}
+        return {a: float(min(SCALE_MAX, max(SCALE_MIN, out[a]))) for a in AXES}
+
+    def transform(self, kind: str, params: dict[str, float], domain: str) -> Transform:
+        """What a degradation applied with ``params`` (as `degradations.degrade` measured them)
+        costs a source of ``domain``."""
+        p = params
+        if kind in ("white", "pink", "brown", "babble"):
+            full = 1.0 if kind == "babble" else 0.5  # babble is talkers: a full layer once audible
+            return Transform(kind, p, self.noise(p["snr_db"]), self.audible_layers(p["snr_db"], full))
+        severity = {
+            "clip": lambda: self.clipping(p["fraction"]),
+            "clip_fs": lambda: self.clipping(p["fraction"]),
+            "lowpass": lambda: self.lowpass(p["cutoff_hz"]),
+            "quantise": lambda: self.quantisation(p["snr_db"]),
+            "reverb": lambda: self.reverb(p["rt60"], p["drr_db"], domain),
+            "dropouts": lambda: self.dropouts(int(p["count"])),
+            "codec": lambda: self.codec(p["bandwidth_hz"], p["threshold_db"]),
+            "tilt": lambda: self.tilt(p["cut_db"]),
+            # A very quiet recording: its quantisation floor, and a level people must turn up.
+            "quiet": lambda: 0.5 + self.quantisation(p["snr_db"]),
+        }.get(kind)
+        if severity is None:
+            raise ValueError(f"unknown degradation {kind!r}")
+        return Transform(kind, p, severity())
