@@ -111,6 +111,23 @@ def cmd_train(args) -> int:
     return 0
 
 
+# ---- encoders --------------------------------------------------------------------
+def cmd_encoders(args) -> int:
+    """Load each pretrained encoder once and report every one that is missing, not just the first."""
+    from .encoders import build_encoder
+
+    missing = 0
+    for kind in _split(args.kinds):
+        try:
+            info = build_encoder(kind).describe()
+        except MMMOSError as exc:
+            missing += 1
+            print(f"{kind}: MISSING - {exc}")
+            continue
+        print(f"{kind}: ok ({info['dim']}-d, {info['num_layers']} layers, {info['frame_rate']:g} frames/s)")
+    return 1 if missing else 0
+
+
 # ---- evaluate --------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
     from .labels import join, read_labels, read_predictions
@@ -249,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     inf = sub.add_parser("info", help="describe a model")
     inf.add_argument("--model", default="lite")
     inf.set_defaults(func=cmd_info)
+
+    enc = sub.add_parser("encoders", help="check that the pretrained encoders' weights are in place")
+    enc.add_argument("kinds", nargs="?", default="wavlm,muq,m2d", help="comma-separated encoder kinds")
+    enc.set_defaults(func=cmd_encoders)
     return p
 
 

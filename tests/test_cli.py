@@ -83,3 +83,40 @@ def test_train_command_writes_a_loadable_model(clips, tmp_path, capsys):
     assert main(["predict", str(clips[0]), "--model", str(out), "--quiet"]) == 0
     record = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert len(record["members"]) == 2
+
+
+def test_stdout_streams_one_record_per_input_line_repeats_included(logmel_model_dir, clips, capsys):
+    code = main(["predict", str(clips[0]), str(clips[0]), "/nope/missing.wav", "--model", str(logmel_model_dir)])
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 1
+    assert [r["path"] for r in records] == [str(clips[0]), str(clips[0]), "/nope/missing.wav"]
+    assert records[0]["PQ"] == records[1]["PQ"] and "file not found" in records[2]["error"]
+    assert "mmmos: /nope/missing.wav: file not found" in err and "1 of 3 inputs failed" in err
+
+
+def test_cli_csv_output_has_no_formula_cells(logmel_model_dir, clips, tmp_path):
+    import shutil
+
+    hostile = tmp_path / "=cmd.wav"
+    shutil.copy(clips[0], hostile)
+    out = tmp_path / "o.csv"
+    assert main(["predict", str(hostile), "--model", str(logmel_model_dir), "--output", str(out), "--quiet"]) == 0
+    cells = [c for row in csv.reader(out.open()) for c in row]
+    assert not any(c.startswith(("=", "+", "@")) for c in cells)
+    # and a rerun resumes on the same (restored) path instead of scoring it again
+    assert main(["predict", str(hostile), "--model", str(logmel_model_dir), "--output", str(out), "--quiet"]) == 0
+    assert len(list(csv.DictReader(out.open()))) == 1
+
+
+def test_encoders_reports_every_missing_checkpoint_by_name(tmp_path):
+    env = {**__import__("os").environ, "MMMOS_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1",
+           "HF_HUB_CACHE": str(tmp_path / "hf")}
+    proc = subprocess.run([sys.executable, "-m", "mmmos_core.cli", "encoders", "wavlm,m2d,logmel"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("wavlm: MISSING") and lines[1].startswith("m2d: MISSING")
+    assert lines[2].startswith("logmel: ok")
+    # only the files the loader reads are fetched, not the whole repository
+    assert "--include config.json" in lines[0] and "--include pytorch_model.bin" in lines[0]

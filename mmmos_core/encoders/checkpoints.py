@@ -47,7 +47,9 @@ class WeightsSource:
     def fetch_hint(self) -> str:
         dest = self.home_dir()
         if self.hub_repo:
-            return f"hf download {self.hub_repo} --local-dir {dest}"
+            # Only the files the loader reads: a hub repository can hold several formats.
+            include = "".join(f" --include {f}" for f in self.hub_files)
+            return f"hf download {self.hub_repo}{include} --local-dir {dest}"
         return self.fetch_command.format(dest=dest, parent=dest.parent)
 
 
