@@ -38,6 +38,11 @@ def write_playlist(folder: Path, clips: list[Path]) -> Path:
     return path
 
 
+def gold_count(clips: list[Path]) -> int:
+    """How many of ``clips`` `write_playlist` makes gold items."""
+    return sum(c.name.startswith(("sound_musan_noise", "speech_ljspeech")) for c in clips)
+
+
 def write_config(folder: Path, playlist: Path, require_play: bool = True) -> Path:
     config = {
         "title": "Test listening session",

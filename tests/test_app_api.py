@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _app_harness import running_app
+from _app_harness import gold_count, running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -18,11 +18,12 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from mmmos_core.axes import AXES  # noqa: E402
 from mmmos_core.batch import CSV_HEAD  # noqa: E402
 from mmmos_core.studies.ratings import COLUMNS, RatingRow, RatingsStore  # noqa: E402
+from conftest import AES_LABELS, shared_clips  # noqa: E402
 
 # Gradio's own queue code trips pandas deprecation warnings on every call; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated")
 
-AES_TRACK2 = Path(__file__).resolve().parent.parent.parent / "shared" / "aes_labels" / \
+AES_TRACK2 = AES_LABELS / \
     "audiomos2025_track2_human_annotations.jsonl"
 
 
@@ -98,7 +99,7 @@ def rate_all(client, session, n=None, scores=(6, 3, 5, 5)):
 def test_full_rating_session_with_resume(client, server):
     session = client.predict("resume-rater", "Shared clips", api_name="/start_session")
     total = session["total"]
-    assert session["rated"] == 0 and session["resumed"] == 0 and total == 21
+    assert session["rated"] == 0 and session["resumed"] == 0 and total == len(shared_clips())
     first, _ = rate_all(client, session, n=5)
     again = client.predict("resume-rater", "Shared clips", api_name="/start_session")  # e.g. after a reload
     assert again["session_id"] != session["session_id"]
@@ -152,11 +153,12 @@ def test_compare_on_the_audiobox_multi_rater_file(client, tmp_path):
 
 def test_compare_this_apps_ratings_by_running_the_model(client, server):
     for k in range(3):
-        rate_all(client, client.predict(f"cmp-rater-{k}", "", api_name="/start_session"), n=21,
+        rate_all(client, client.predict(f"cmp-rater-{k}", "", api_name="/start_session"), n=len(shared_clips()),
                  scores=(4 + k, 3, 5 + k % 2, 6))
     report, _ = client.predict(None, "Run the current model on the clips", None, "", True, 0, 0, 0.25, 0.25,
                                api_name="/compare")
-    assert any("test-logmel" in n and "scored 19 of 19" in n for n in report["notes"])  # 21 clips less 2 gold
+    scored = len(shared_clips()) - gold_count(shared_clips())  # gold items are not scored
+    assert any("test-logmel" in n and f"scored {scored} of {scored}" in n for n in report["notes"])
     assert report["settings"]["z_normalise"] and report["settings"]["kind"] == "app"
     assert {m["metric"] for m in report["metrics"]} == {"MSE", "LCC", "SRCC", "KTAU"}
 
@@ -172,14 +174,15 @@ def test_twenty_raters_at_once_lose_nothing(server):
     """10 raters through the API (threads) and 10 writing to the store (processes), 20 ratings each."""
     clip_ids = [line.split(",")[0] for line in (Path(server.ratings_path).parent.parent / "playlist.csv")
                 .read_text().splitlines()[1:21]]
+    per_rater = len(clip_ids)  # 20 with the shared clips
     errors = []
 
     def api_rater(k: int) -> None:
         try:
             c = Client(server.url, verbose=False)
-            rated, _ = rate_all(c, c.predict(f"conc-api-{k}", "", api_name="/start_session"), n=20,
+            rated, _ = rate_all(c, c.predict(f"conc-api-{k}", "", api_name="/start_session"), n=per_rater,
                                 scores=(1 + k % 10, 2, 3, 4))
-            assert len(rated) == 20
+            assert len(rated) == per_rater
         except Exception as exc:  # surfaced below; a thread cannot fail the test itself
             errors.append(exc)
 
@@ -199,8 +202,8 @@ def test_twenty_raters_at_once_lose_nothing(server):
     result = RatingsStore(server.ratings_path).read()
     assert result.malformed == []
     rows = [r for r in result.rows if r["rater_id"].startswith("conc-")]
-    assert len(rows) == 400
-    assert len({(r["rater_id"], r["clip_id"]) for r in rows}) == 400
+    assert len(rows) == 20 * per_rater
+    assert len({(r["rater_id"], r["clip_id"]) for r in rows}) == 20 * per_rater
     raw_lines = server.ratings_path.read_text().splitlines()
     assert raw_lines.count(",".join(COLUMNS)) == 1 and all(line.count(",") >= len(COLUMNS) - 1 for line in raw_lines)
 
@@ -225,7 +228,7 @@ def make_app(tmp_path, model_spec, model=None):
     import app as app_module
     from mmmos_core.settings import AppSettings
 
-    clips = sorted((Path(__file__).resolve().parent.parent.parent / "shared" / "audio").glob("*.wav"))[:3]
+    clips = shared_clips()[:3]
     config = write_config(tmp_path, write_playlist(tmp_path, clips))
     settings = AppSettings.from_env({"MMMOS_MODEL": model_spec, "MMMOS_LISTENING_CONFIG": str(config),
                                      "MMMOS_RATINGS_PATH": str(tmp_path / "r.csv")})

@@ -16,6 +16,7 @@ from _app_harness import running_app
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 from mmmos_core.studies.ratings import RatingsStore  # noqa: E402
+from conftest import AES_LABELS, shared_clips  # noqa: E402
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated")]
@@ -24,7 +25,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-AES_TRACK2 = Path(__file__).resolve().parent.parent.parent / "shared" / "aes_labels" / \
+AES_TRACK2 = AES_LABELS / \
     "audiomos2025_track2_human_annotations.jsonl"
 TIMEOUT_MS = 60_000
 
@@ -140,10 +141,11 @@ def test_rate_two_clips_and_find_the_rows_in_the_csv(page, server):
     page.locator("#start-btn").click()
     position = page.locator("#clip-position")
     position.wait_for()
-    assert "Clip 1 of 21" in position.inner_text()
-    rate_current_clip(page, {"PQ": 7, "PC": 3, "CE": 6, "CU": 5}, "Clip 2 of 21", comment="=clean speech")
+    n = len(shared_clips())
+    assert f"Clip 1 of {n}" in position.inner_text()
+    rate_current_clip(page, {"PQ": 7, "PC": 3, "CE": 6, "CU": 5}, f"Clip 2 of {n}", comment="=clean speech")
     shot(page, "listening")
-    rate_current_clip(page, {"PQ": 4, "PC": 8, "CE": 2, "CU": 10}, "Clip 3 of 21")
+    rate_current_clip(page, {"PQ": 4, "PC": 8, "CE": 2, "CU": 10}, f"Clip 3 of {n}")
     rows = [r for r in RatingsStore(server.ratings_path).read().rows if r["rater_id"] == "browser-rater"]
     assert [(r["PQ"], r["PC"], r["CE"], r["CU"]) for r in rows] == [("7", "3", "6", "5"), ("4", "8", "2", "10")]
     assert all(r["played"] == "1" and float(r["seconds_spent"]) > 0 for r in rows)

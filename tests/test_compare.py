@@ -23,8 +23,9 @@ from mmmos_core.studies.compare import (
     predictions_from_model,
 )
 from mmmos_core.studies.ratings import RatingRow, RatingsStore
+from conftest import AES_LABELS
 
-AES = Path(__file__).resolve().parent.parent.parent / "shared" / "aes_labels"
+AES = AES_LABELS
 TRACK2 = AES / "audiomos2025_track2_human_annotations.jsonl"
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import REPO, SHARED_AUDIO
+from conftest import AES_LABELS, SHARED_AUDIO
 
 from mmmos_core.axes import AXES
 from mmmos_core.lite import degradations as dg
@@ -9,7 +9,7 @@ from mmmos_core.lite.recipe import LabelRecipe, Source, Transform
 from mmmos_core.lite.priors import compute_priors
 from mmmos_core.lite.synth import SR, espeak_available
 
-LABELS = REPO.parent / "shared" / "aes_labels"
+LABELS = AES_LABELS
 
 
 @pytest.fixture(scope="module")

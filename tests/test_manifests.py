@@ -1,12 +1,12 @@
 import json
-from pathlib import Path
 
 import pytest
 
 from mmmos_core.errors import ManifestError
 from mmmos_core.labels import TRACK2_SYSTEM_REGEX, join, read_labels, read_predictions, resolve_audio_path
+from conftest import AES_LABELS
 
-AES = Path(__file__).resolve().parent.parent.parent / "shared" / "aes_labels"
+AES = AES_LABELS
 
 
 def test_challenge_csv_with_root(tmp_path):

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import AES_LABELS
 
 from mmmos_core.axes import AXES
 from mmmos_core.errors import ManifestError
@@ -15,7 +15,7 @@ from mmmos_core.lite.priors import (
     load_domain_ratings,
 )
 
-LABELS = REPO.parent / "shared" / "aes_labels"
+LABELS = AES_LABELS
 
 
 @pytest.fixture(scope="module")

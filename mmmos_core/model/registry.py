@@ -107,21 +107,16 @@ def model_name(spec: str | None) -> str | None:
 
 
 def load_model(spec: str | os.PathLike | None = None, *, device: str | None = None,
-               max_duration_s: float | None = DEFAULT_MAX_DURATION_S, reference: Any = None,
-               reference_path: str | os.PathLike | None = None) -> "MMMOSModel":
+               max_duration_s: float | None = DEFAULT_MAX_DURATION_S, reference: Any = None) -> "MMMOSModel":
     """Load a model by name (``lite``, ``trienc-random``), folder or hub id; default ``lite``.
 
-    ``max_duration_s``: longer clips are refused (None: no limit). ``reference``: a peer
-    scored beside the ensemble on the same decoded audio, as a loaded peer or its name
-    (``audiobox``, loaded from ``reference_path`` or the usual places).
+    ``max_duration_s``: longer clips are refused (None: no limit). ``reference``: a loaded
+    peer (`mmmos_core.peers`) scored beside the ensemble on the same decoded audio.
+    `mmmos_core.load_model` also takes a peer's name.
     """
     from .mmmos_model import MMMOSModel
 
     spec = str(spec) if spec is not None else DEFAULT_MODEL
-    if isinstance(reference, str):
-        from mmmos_core.peers.audiobox import load_reference
-
-        reference = load_reference(reference, reference_path, device=device)
     named = NAMED_MODELS.get(spec)
     if named is not None and named.build is not None:
         model = named.build(device)

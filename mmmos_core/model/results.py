@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mmmos_core.axes import AXES
 
-if TYPE_CHECKING:  # the reference module imports torch; results stay light
-    from mmmos_core.peers.audiobox import ReferenceScores
+
+@dataclass
+class ReferenceScores:
+    """A reference peer's (`mmmos_core.peers`) four scores for one clip, keyed by MMMOS axis names."""
+
+    model: str
+    scores: dict[str, float]  # AXES order
+    windows: int  # 10 s windows the clip was cut into
+
+    def __getitem__(self, axis: str) -> float:
+        return self.scores[axis]
+
+    def to_record(self) -> dict[str, Any]:
+        """The ``reference`` block of a `mmmos predict` record."""
+        return {"model": self.model, **{a: round(self.scores[a], 6) for a in AXES}}
 
 
 @dataclass
@@ -36,7 +49,7 @@ class Prediction:
     duration_s: float
     flags: list[str] = field(default_factory=list)
     model_note: str = ""
-    reference: "ReferenceScores | None" = None  # the optional peer model's scores, never in the mean
+    reference: ReferenceScores | None = None  # the optional peer model's scores, never in the mean
 
     def __getitem__(self, axis: str) -> float:
         return self.scores[axis]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from mmmos_core.encoders.checkpoints import (
 )
 from mmmos_core.errors import AudioInputError, ModelLoadError
 from mmmos_core.model.audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, load_audio
+from mmmos_core.model.results import ReferenceScores
 from mmmos_core.paths import mmmos_home
 
 PACKAGE = "audiobox_aesthetics"
@@ -69,22 +69,6 @@ WEIGHTS = _ReferenceWeights(
     license="CC-BY-4.0",
     required=(CHECKPOINT,),
 )
-
-
-@dataclass
-class ReferenceScores:
-    """The reference model's four scores for one clip, keyed by MMMOS axis names."""
-
-    model: str
-    scores: dict[str, float]  # AXES order
-    windows: int  # 10 s windows the clip was cut into
-
-    def __getitem__(self, axis: str) -> float:
-        return self.scores[axis]
-
-    def to_record(self) -> dict[str, Any]:
-        """The ``reference`` block of a `mmmos predict` record."""
-        return {"model": self.model, **{a: round(self.scores[a], 6) for a in AXES}}
 
 
 def _package():
