@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator
 from mmmos_core.axes import AXES
 from mmmos_core.errors import AudioInputError
 from mmmos_core.model.results import error_record
-from mmmos_core.tables import read_records
+from mmmos_core.tables import columns_of, read_records
 
 
 def display_name(item: dict[str, Any]) -> str:
@@ -105,14 +105,8 @@ def reference_model(record: dict[str, Any]) -> str | None:
 
 
 def csv_columns(rows: Iterable[dict[str, Any]]) -> list[str]:
-    columns = list(CSV_HEAD)
-    seen = set(columns)
-    for row in rows:
-        for key in row:
-            if key not in seen:
-                seen.add(key)
-                columns.append(key)
-    return columns
+    """`CSV_HEAD` first, always, so CSVs of different shards line up; then what the rows add."""
+    return columns_of(rows, CSV_HEAD)
 
 
 def record_from_row(row: dict[str, str]) -> dict[str, Any]:
