@@ -179,7 +179,8 @@ def resolved_config(settings: SweepSettings) -> dict[str, Any]:
                  "tau_margin_units": "standard deviations per axis" if settings.loss_units == "zscore"
                  else "rating points"},
         "heads": settings.heads,
-        "hidden": settings.hidden if settings.heads == "mlp" else None,
+        "hidden": {"size": settings.hidden, "used_by": "the BLSTM width" + (" and the MLP trunk"
+                                                                           if settings.heads == "mlp" else "")},
         "dropout": settings.dropout,
         "layers": {e: settings.layers.get(e, "mix") for e in sorted({e for c in selectable for e in c.encoders})},
         "data_split": settings.data_split,
@@ -189,3 +190,30 @@ def resolved_config(settings: SweepSettings) -> dict[str, Any]:
                       "description": rule},
         "deviations_from_authors": list(PAPER_DEVIATIONS) if settings.recipe == "paper" else [],
     }
+
+
+def default_recipe(encoder_kinds: list[str]) -> str:
+    """``paper`` when the three TriEnc encoders are loaded, else ``mmmos`` (the paper has no other)."""
+    return "paper" if set(TRIENC) <= set(encoder_kinds) else "mmmos"
+
+
+def settings_for(recipe: str, encoder_kinds: list[str], *, subsets: list[list[str]] | None = None,
+                 aggregators: list[str] | None = None, losses: list[str] | None = None,
+                 ensemble: str | None = None, with_ablation: bool = False, **overrides: Any) -> SweepSettings:
+    """The named recipe, then each explicitly given option on top (None means "the recipe's").
+
+    Giving subsets, aggregators or losses replaces the recipe's member list by their grid
+    (each unset one taken from the recipe's own grid).
+    """
+    settings = paper_recipe() if recipe == "paper" else (
+        mmmos_recipe(subsets or [list(encoder_kinds)]) if recipe == "mmmos" else get_recipe(recipe))
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if subsets or aggregators or losses:
+        changes["configurations_override"] = grid(subsets or settings.subsets, aggregators or settings.aggregators,
+                                                  losses or settings.losses)
+        changes.update({k: v for k, v in (("subsets", subsets), ("aggregators", aggregators), ("losses", losses))
+                        if v})
+    if with_ablation:
+        changes["extra_configurations"] = list(ABLATION_CONFIGURATIONS)
+    settings = replace(settings, **changes)
+    return settings.with_ensemble(ensemble) if ensemble else settings
