@@ -143,6 +143,26 @@ def cmd_train(args) -> int:
     return 0
 
 
+# ---- experiments -----------------------------------------------------------------
+def cmd_experiments(args) -> int:
+    from .training.experiments import EXPERIMENTS, run_experiment
+
+    sweep = args.sweep
+    if args.name in ("demo", "all-demo"):
+        from .training.demo_sweep import demo_sweep
+
+        sweep, _ = demo_sweep(Path(args.output) / "demo", progress=lambda m: print(f"mmmos: {m}", file=sys.stderr))
+        print(f"mmmos: wrote a demo sweep (random encoders, synthetic data) to {sweep}", file=sys.stderr)
+        if args.name == "demo":
+            return 0
+    if not sweep:
+        raise MMMOSError("experiments needs --sweep DIR (a folder written by `mmmos train`)")
+    for name in EXPERIMENTS if args.name in ("all", "all-demo") else [args.name]:
+        table, plot = run_experiment(name, sweep, args.output, n_boot=args.n_boot, seed=args.seed)
+        print(f"mmmos: {name}: wrote {table} and {plot}", file=sys.stderr)
+    return 0
+
+
 # ---- evaluate --------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
     from .labels import join, read_labels, read_predictions
@@ -271,6 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--description", default="")
     tr.add_argument("--output", help="model directory to write")
     tr.set_defaults(func=cmd_train)
+
+    ex = sub.add_parser("experiments", help="the paper's open experiments over a trained sweep directory")
+    ex.add_argument("name", choices=["ablation", "losses", "ensembles", "all", "demo", "all-demo"],
+                    help="ablation: WavLM vs M2D vs TriEnc on PAM; losses: UTMOS vs DCQ natural->PAM; ensembles: "
+                         "PAM top-4 vs top-8; demo: write an offline stand-in sweep; all-demo: demo, then all three")
+    ex.add_argument("--sweep", help="the model directory `mmmos train` wrote (with sweep_predictions.json)")
+    ex.add_argument("--output", required=True, help="folder for the tables (.csv) and plots (.png)")
+    ex.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    ex.add_argument("--seed", type=int, default=0)
+    ex.set_defaults(func=cmd_experiments)
 
     ev = sub.add_parser("evaluate", help="metrics of predictions against labels")
     ev.add_argument("predictions")
