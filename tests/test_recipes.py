@@ -35,7 +35,7 @@ def test_paper_recipe_resolves_to_the_authors_choices(capsys):
     assert config["loss"]["units"] == "zscore" and config["loss"]["dcq_pairs"] == "all"
     assert config["loss"]["ccc_moments"] == "unbiased-variance"
     assert (config["loss"]["tau"], config["loss"]["margin"]) == (0.5, 0.1)
-    assert config["heads"] == "linear" and config["layers"]["muq"] == "last"
+    assert config["heads"] == "linear" and config["layers"] == {"wavlm": "mix", "muq": "last", "m2d": "last"}
     assert config["data_split"] == "paper"
     assert len(config["configurations"]) == 16 and len(set(config["configurations"])) == 16
     assert config["selection"]["rule"] == "both-sets" and config["selection"]["top_k"] == 8
@@ -61,23 +61,33 @@ def test_the_shipped_split_has_the_authors_sizes():
     pam_train = [i for i in train if "/PAM/" in i]
     pam_dev = [i for i in dev if "/PAM/" in i]
     assert (len(pam_train), len(pam_dev)) == (800, 200)
-    # the rule keeps each PAM folder's share: 20% of every generator (and of the real clips) validates
-    folders = Counter(i.rsplit("/", 1)[0] for i in pam_dev)
-    assert set(folders.values()) == {20} and len(folders) == 10
+    # every PAM folder (eight generators, real audio, real music) is represented in validation
+    assert len(Counter(i.rsplit("/", 1)[0] for i in pam_dev)) == 10
 
 
 @pytest.mark.skipif(not LABELS.is_dir(), reason="needs ../shared/aes_labels")
-def test_the_shipped_split_is_what_the_rule_gives_on_the_label_files(tmp_path):
+def test_the_shipped_split_is_the_official_lists_plus_all_of_aes_pam():
     from mmmos_core.labels import read_labels
 
     def ids(name):
         return [r.id for r in read_labels(LABELS / name).rows]
 
-    train_file, dev_file = write_split_files(ids("audiomos2025-track2-train_list.csv"),
-                                             ids("audiomos2025-track2-dev_list.csv"), ids("AES_PAM.jsonl"), tmp_path)
-    shipped = Path(__file__).resolve().parent.parent / "mmmos_core" / "assets" / "paper_split"
-    assert train_file.read_text() == (shipped / train_file.name).read_text()
-    assert dev_file.read_text() == (shipped / dev_file.name).read_text()
+    train, dev = shipped_lists()
+    pam = set(ids("AES_PAM.jsonl"))
+    assert set(train) - pam == set(ids("audiomos2025-track2-train_list.csv"))
+    assert set(dev) - pam == set(ids("audiomos2025-track2-dev_list.csv"))
+    assert (set(train) | set(dev)) & pam == pam  # every PAM clip, once
+
+
+def test_the_id_lists_are_written_from_the_authors_csvs(tmp_path):
+    rows = "sample_id,data_path,Production_Quality\n" + "a-1,/your_path/a/1.flac,5\n/your_path/PAM/x/2.wav,/your_path/PAM/x/2.wav,4\n"
+    (tmp_path / "combined_train.csv").write_text("\ufeff" + rows)  # the authors' files start with a BOM
+    (tmp_path / "combined_dev.csv").write_text(rows)
+    train_file, _ = write_split_files(tmp_path / "combined_train.csv", tmp_path / "combined_dev.csv", tmp_path / "out")
+    from mmmos_core.training.paper_split import read_id_list
+
+    assert read_id_list(train_file) == ["a-1", "/your_path/PAM/x/2.wav"]
+    assert "robert0518/MMMOS" in train_file.read_text() and "plus 1 AES-PAM clips" in train_file.read_text()
 
 
 def test_the_paper_split_moves_pam_training_clips_into_training():

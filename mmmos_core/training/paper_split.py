@@ -2,14 +2,15 @@
 
 The authors train on their ``combined_train.csv`` (the 2,700 challenge training clips
 plus 800 AES-PAM clips) and validate on ``combined_dev.csv`` (the 250 challenge dev
-clips plus the other 200 PAM clips). Which 800 PAM clips they took is not known to
-this project, so the PAM part of the shipped lists comes from a deterministic rule
-(`pam_validation_ids`): within each PAM folder (generator, or real audio/music), the 20% of clips whose ids
-hash lowest (SHA-256) validate and the rest train. Same sizes, same generator mix; not
-claimed to be the same clips.
+clips plus the other 200 PAM clips), both in github robert0518/MMMOS
+(``audiomos2025_track2/``, repository commit 33de0d3). Their ids are shipped in
+``mmmos_core/assets/paper_split/`` (ids only, in the authors' order; the labels come
+from ../shared/aes_labels as for every other manifest), written by
+`write_split_files` from those two CSVs.
 
-The lists are shipped in ``mmmos_core/assets/paper_split/`` and are exactly what
-`write_split_files` writes from ../shared/aes_labels (a test checks this).
+A proxy set that is not AES-PAM (another listening test, the offline demo's synthetic
+stand-in) is split by a documented rule instead (`pam_validation_ids`): within each
+folder of ids, the 20% with the lowest SHA-256 validate, like the authors' 200 of 1,000.
 """
 
 from __future__ import annotations
@@ -57,25 +58,28 @@ def shipped_lists() -> tuple[list[str], list[str]]:
 
 
 HEADER = """# {what} of the MMMOS paper recipe ({count} ids), one id per line as mmmos reads them from
-# ../shared/aes_labels (challenge: sample_id; AES-PAM: data_path). Source: the AudioMOS 2025
-# track-2 official {official} list, plus the AES-PAM clips that mmmos_core/training/paper_split.py
-# assigns to the {part} part by its documented rule (per folder, e.g. audio/real, music/musicldm,
-# the 20% with the lowest SHA-256 of the id validate). The authors' combined_train.csv / combined_dev.csv have
-# the same sizes, but their PAM clips are not known here: this is NOT claimed to be their split.
+# ../shared/aes_labels (challenge clips: sample_id; AES-PAM clips: data_path).
+# Source: the authors' audiomos2025_track2/{source} in github robert0518/MMMOS
+# (commit 33de0d3f93147d7c6dbf5249b8c2e1524ef6f1b6): the official challenge {official} list
+# plus {pam} AES-PAM clips. Ids only; written by mmmos_core/training/paper_split.py.
 """
 
 
-def write_split_files(challenge_train: Sequence[str], challenge_dev: Sequence[str], pam: Sequence[str],
+def write_split_files(combined_train_csv: str | Path, combined_dev_csv: str | Path,
                       folder: Path = SPLIT_DIR) -> tuple[Path, Path]:
-    validation = pam_validation_ids(pam)
-    train = list(challenge_train) + sorted(i for i in pam if i not in validation)
-    dev = list(challenge_dev) + sorted(validation)
+    """Write the two id lists from the authors' CSVs (``sample_id`` column, BOM tolerated)."""
+    import csv
+
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for name, ids, what, official, part in ((TRAIN_FILE, train, "Training ids", "train", "training"),
-                                            (DEV_FILE, dev, "Validation ids", "dev", "validation")):
+    for source, name, what, official in ((combined_train_csv, TRAIN_FILE, "Training ids", "train"),
+                                         (combined_dev_csv, DEV_FILE, "Validation ids", "dev")):
+        with open(source, newline="", encoding="utf-8-sig") as f:
+            ids = [row["sample_id"] for row in csv.DictReader(f)]
+        pam = sum(1 for i in ids if "/PAM/" in i)
         path = folder / name
-        path.write_text(HEADER.format(what=what, count=len(ids), official=official, part=part) + "\n".join(ids) + "\n")
+        path.write_text(HEADER.format(what=what, count=len(ids), source=Path(source).name,
+                                      official=official, pam=pam) + "\n".join(ids) + "\n")
         out.append(path)
     return out[0], out[1]
 
@@ -92,8 +96,8 @@ def apply_paper_split(train: list, natural: list, proxy: list) -> Split:
     """Move the training part of the proxy (PAM) set into training; keep the rest as proxy validation.
 
     Items are anything with an ``id``. When the proxy ids are the AES-PAM ids, the
-    shipped lists decide; for any other proxy set (another listening test, a synthetic
-    stand-in) the same rule is applied to its ids, and a note says so.
+    authors' lists decide; for any other proxy set (another listening test, a synthetic
+    stand-in) `pam_validation_ids` picks its 20%, and a note says so.
     """
     listed_train, listed_dev = shipped_lists()
     listed_train_set, listed_dev_set = set(listed_train), set(listed_dev)
@@ -104,7 +108,7 @@ def apply_paper_split(train: list, natural: list, proxy: list) -> Split:
     else:
         validation = pam_validation_ids(proxy_ids)
         notes.append(f"the proxy set's ids are not the AES-PAM ids of the shipped split; its "
-                     f"{len(validation)} validation clips were chosen by the same per-folder hash rule")
+                     f"{len(validation)} validation clips were chosen by the per-folder hash rule (20%)")
     moved = [p for p in proxy if p.id not in validation]
     kept = [p for p in proxy if p.id in validation]
     if len(kept) < 2 or not moved:
