@@ -80,7 +80,8 @@ def test_the_shipped_split_is_the_official_lists_plus_all_of_aes_pam():
 
 
 def test_the_id_lists_are_written_from_the_authors_csvs(tmp_path):
-    rows = "sample_id,data_path,Production_Quality\n" + "a-1,/your_path/a/1.flac,5\n/your_path/PAM/x/2.wav,/your_path/PAM/x/2.wav,4\n"
+    rows = ("sample_id,data_path,Production_Quality\n"
+            "a-1,/your_path/a/1.flac,5\n/your_path/PAM/x/2.wav,/your_path/PAM/x/2.wav,4\n")
     (tmp_path / "combined_train.csv").write_text("\ufeff" + rows)  # the authors' files start with a BOM
     (tmp_path / "combined_dev.csv").write_text(rows)
     train_file, _ = write_split_files(tmp_path / "combined_train.csv", tmp_path / "combined_dev.csv", tmp_path / "out")
