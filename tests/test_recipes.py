@@ -100,6 +100,9 @@ def test_the_paper_split_moves_pam_training_clips_into_training():
     assert {p.id for p in split.proxy} == pam_validation_ids([p.id for p in proxy])
     with pytest.raises(MMMOSError, match="proxy set"):
         apply_paper_split([], [], proxy[:2])
+    # a training manifest that already holds the PAM training clips does not get them twice
+    again = apply_paper_split(split.train, [], proxy)
+    assert len(again.train) == len(split.train) and any("not added twice" in n for n in again.notes)
 
 
 def test_selection_rules_on_a_constructed_ranking():

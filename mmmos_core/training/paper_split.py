@@ -109,9 +109,14 @@ def apply_paper_split(train: list, natural: list, proxy: list) -> Split:
         validation = pam_validation_ids(proxy_ids)
         notes.append(f"the proxy set's ids are not the AES-PAM ids of the shipped split; its "
                      f"{len(validation)} validation clips were chosen by the per-folder hash rule (20%)")
+    have = {t.id for t in train}
     moved = [p for p in proxy if p.id not in validation]
     kept = [p for p in proxy if p.id in validation]
-    if len(kept) < 2 or not moved:
+    if any(p.id in have for p in moved):  # e.g. --train given as the authors' combined_train.csv
+        notes.append(f"{sum(p.id in have for p in moved)} PAM training clips were already in the training "
+                     "manifest and are not added twice")
+        moved = [p for p in moved if p.id not in have]
+    if len(kept) < 2 or not (moved or have & set(proxy_ids)):
         raise MMMOSError(f"the paper split of the proxy set leaves {len(moved)} clips to train on and "
                          f"{len(kept)} to validate on; it needs at least 1 and 2 (use --recipe mmmos or a "
                          "larger proxy set)")
