@@ -110,12 +110,16 @@ def cmd_train(args) -> int:
     else:  # the paper recipe means the paper's encoders; otherwise the offline default
         kinds = ["wavlm", "muq", "m2d"] if args.recipe == "paper" else ["logmel"]
     recipe = args.recipe or default_recipe(kinds)
-    settings = settings_for(
-        recipe, kinds, subsets=[s.split("+") for s in _split(args.subsets)] if args.subsets else None,
-        aggregators=_split(args.aggregators) if args.aggregators else None,
-        losses=_split(args.losses) if args.losses else None, ensemble=args.ensemble, with_ablation=args.with_ablation,
-        top_k=args.top_k, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, hidden=args.hidden,
-        seed=args.seed, cache_dir=args.cache_dir, select_metric=args.select_metric, device=args.device or "cpu")
+    try:
+        settings = settings_for(
+            recipe, kinds, subsets=[s.split("+") for s in _split(args.subsets)] if args.subsets else None,
+            aggregators=_split(args.aggregators) if args.aggregators else None,
+            losses=_split(args.losses) if args.losses else None, ensemble=args.ensemble,
+            with_ablation=args.with_ablation, top_k=args.top_k, epochs=args.epochs, lr=args.lr,
+            batch_size=args.batch_size, hidden=args.hidden, seed=args.seed, cache_dir=args.cache_dir,
+            select_metric=args.select_metric, device=args.device or "cpu")
+    except ValueError as exc:  # an unknown option value: say which, without a traceback
+        raise MMMOSError(f"train: {exc}") from None
     if args.batch_size is not None:
         settings.batch_size_by_aggregator = {}  # an explicit --batch-size is for every aggregator
     if args.print_config:

@@ -45,8 +45,7 @@ def test_paper_recipe_resolves_to_the_authors_choices(capsys):
 def test_pam_top4_and_the_mmmos_recipe_are_options_of_the_same_settings(capsys):
     pam = print_config("--recipe", "paper", "--ensemble", "pam-top4", capsys=capsys)
     assert pam["selection"]["rule"] == "proxy-only" and pam["selection"]["top_k"] == 4
-    own = print_config("--recipe", "mmmos", "--encoders", "wavlm,muq,m2d", "--subsets", "wavlm+m2d,wavlm+muq+m2d",
-                       capsys=capsys)
+    own = print_config("--recipe", "mmmos", "--encoders", "wavlm,muq,m2d", capsys=capsys)
     assert own["optimiser"]["name"] == "adamw" and own["schedule"] == "cosine" and own["epochs"] == 30
     assert own["loss"]["units"] == "rating" and own["heads"] == "mlp" and own["layers"]["muq"] == "mix"
     assert len(own["configurations"]) == 24 and own["data_split"] == "natural-only"

@@ -95,6 +95,18 @@ class SweepSettings:
             if value not in allowed:
                 raise ValueError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
 
+        from mmmos_core.model.aggregators import AGGREGATORS, HEADS
+        from mmmos_core.model.member import LAYER_CHOICES
+
+        if self.heads not in HEADS or any(v not in LAYER_CHOICES for v in self.layers.values()):
+            raise ValueError(f"heads must be one of {', '.join(HEADS)} and each layer choice one of "
+                             f"{', '.join(LAYER_CHOICES)}")
+
+        for configuration in self.configurations() + list(self.extra_configurations):
+            if configuration.loss not in LOSSES or configuration.aggregator not in AGGREGATORS:
+                raise ValueError(f"configuration {configuration.name}: the loss must be one of {', '.join(LOSSES)} "
+                                 f"and the aggregator one of {', '.join(AGGREGATORS)}")
+
     def configurations(self) -> list[Configuration]:
         if self.configurations_override is not None:
             return list(self.configurations_override)
@@ -210,8 +222,11 @@ def settings_for(recipe: str, encoder_kinds: list[str], *, subsets: list[list[st
     Giving subsets, aggregators or losses replaces the recipe's member list by their grid
     (each unset one taken from the recipe's own grid).
     """
-    settings = paper_recipe() if recipe == "paper" else (
-        mmmos_recipe(subsets or [list(encoder_kinds)]) if recipe == "mmmos" else get_recipe(recipe))
+    if recipe == "mmmos":
+        # With the three TriEnc encoders, the project's own sweep (both subsets); otherwise all loaded together.
+        settings = mmmos_recipe(subsets or (None if set(TRIENC) <= set(encoder_kinds) else [list(encoder_kinds)]))
+    else:
+        settings = get_recipe(recipe)
     changes = {k: v for k, v in overrides.items() if v is not None}
     if subsets or aggregators or losses:
         changes["configurations_override"] = grid(subsets or settings.subsets, aggregators or settings.aggregators,
