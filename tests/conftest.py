@@ -93,3 +93,13 @@ def assert_encode_alike(first, second, x, exact: bool = False):
         assert torch.equal(a, b)
     else:
         torch.testing.assert_close(a, b)
+
+
+@pytest.fixture(scope="session")
+def paper_demo_sweep(tmp_path_factory):
+    """One epoch of the `paper` recipe (plus the ablation members) on tiny random TriEnc
+    encoders and synthetic clips: (sweep directory, SweepReport). Built once: it encodes
+    about 45 clips with three encoders."""
+    from mmmos_core.training.demo_sweep import demo_sweep
+
+    return demo_sweep(tmp_path_factory.mktemp("paper-demo"))

@@ -12,7 +12,8 @@ ccc: means 1.5 / 1.25, variances 0.25 / 0.0625, covariance -0.125
 import pytest
 import torch
 
-from mmmos_core.training.losses import ccc_loss, contrastive_loss, dcq_loss, get_loss, utmos_loss
+from mmmos_core.training.losses import (AUTHORS, LossConventions, ccc_loss, contrastive_loss, dcq_loss, get_loss,
+                                         loss_in_units, utmos_loss)
 
 PRED = torch.tensor([[1.0], [2.0]])
 TARGET = torch.tensor([[1.5], [1.0]])
@@ -53,3 +54,67 @@ def test_gradients_flow():
         pred.grad = None
         get_loss(name)(pred, TARGET).backward()
         assert pred.grad is not None and torch.any(pred.grad != 0)
+
+
+# ---- the authors' conventions, pinned on the issue's three-clip, two-axis example ----
+# pred [[5, 3], [6.2, 4], [4.1, 2.5]], target [[5.3, 3.9], [6, 3.2], [4, 3]]; pairs (0,1), (0,2), (1,2):
+#   axis 1: Δpred -1.2, 0.9, 2.1   Δtarget -0.7, 1.3, 2.0   |Δt - Δp| 0.5, 0.4, 0.1
+#   axis 2: Δpred -1.0, 0.5, 1.5   Δtarget  0.7, 0.9, 0.2   |Δt - Δp| 1.7, 0.4, 1.3
+# rating scale, margin 0.1, tau 0.5:
+#   contrastive: axis 1 (0.4 + 0.3 + 0) / 3, axis 2 (1.6 + 0.3 + 1.2) / 3 -> mean 0.633333
+#   clipped MSE: errors (-0.3, 0.2, 0.1) all under tau; (-0.9, 0.8, -0.5): 0.81 + 0.64 -> 1.45 / 3 / 2 = 0.241667
+#   UTMOS = 0.241667 + 0.5 * 0.633333 = 0.558333
+#   DCQ over all 9 ordered pairs (the diagonal adds zeros): discrepancy 2 * (0.25 + 0.16 + 0.01) / 9 and
+#     2 * (2.89 + 0.16 + 1.69) / 9; alignment 2 * (1.2 + 0.9 + 2.1) / 9 and 2 * (-1 + 0.5 + 1.5) / 9
+#     -> axis 1 -0.84, axis 2 0.831111 -> mean -0.004444
+#   CCC: means (5.1, 3.166667) vs (5.1, 3.366667); unbiased variances 1.11 / 0.583333 vs 1.03 / 0.223333;
+#     biased covariance 0.69 / 0.005556 -> CCC 0.644860 / 0.013123 -> 1 - CCC mean 0.671009
+P3 = torch.tensor([[5.0, 3.0], [6.2, 4.0], [4.1, 2.5]])
+T3 = torch.tensor([[5.3, 3.9], [6.0, 3.2], [4.0, 3.0]])
+
+
+@pytest.mark.parametrize("name,expected", [("contrastive", 0.633333), ("utmos", 0.558333), ("dcq", -0.004444),
+                                           ("ccc", 0.671009)])
+def test_authors_conventions_on_the_rating_scale(name, expected):
+    assert get_loss(name, AUTHORS)(P3, T3).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_project_conventions_differ_only_where_named():
+    # DCQ over the 6 distinct pairs: the same sums over 6 instead of 9 -> -0.004444 * 9 / 6 = -0.006667
+    assert get_loss("dcq")(P3, T3).item() == pytest.approx(-0.006667, abs=1e-5)
+    # population moments: variances 0.74 / 0.388889 and 0.686667 / 0.148889 -> 1 - CCC mean 0.506740
+    assert get_loss("ccc")(P3, T3).item() == pytest.approx(0.506740, abs=1e-5)
+    assert get_loss("contrastive")(P3, T3).item() == get_loss("contrastive", AUTHORS)(P3, T3).item()
+
+
+# The `paper` recipe z-scores with the training set's per-axis mean and spread; here
+# mean (5, 3) and std (2, 0.5), so axis-1 differences halve and axis-2 differences double:
+#   contrastive: axis 1 |Δ| 0.25, 0.2, 0.05 -> (0.15 + 0.1 + 0) / 3 = 0.083333;
+#                axis 2 |Δ| 3.4, 0.8, 2.6 -> (3.3 + 0.7 + 2.5) / 3 = 2.166667 -> mean 1.125
+#   clipped MSE: axis 1 errors 0.15, 0.1, 0.05 under tau; axis 2 1.8, 1.6, 1.0 -> 6.8 / 3 / 2 = 1.133333
+#   UTMOS = 1.133333 + 0.5 * 1.125 = 1.695833
+#   DCQ (all 9 pairs): axis 1 2 * (0.0625 + 0.04 + 0.0025) / 9 - 2 * (0.6 + 0.45 + 1.05) / 9 = -0.443333
+#                      axis 2 2 * (11.56 + 0.64 + 6.76) / 9 - 2 * (-2 + 1 + 3) / 9 = 3.768889 -> mean 1.662778
+#   CCC is unchanged by the same affine map on both sides: 0.671009
+MEAN, STD = torch.tensor([5.0, 3.0]), torch.tensor([2.0, 0.5])
+
+
+@pytest.mark.parametrize("name,expected", [("contrastive", 1.125), ("utmos", 1.695833), ("dcq", 1.662778),
+                                           ("ccc", 0.671009)])
+def test_paper_recipe_losses_are_in_standard_deviations(name, expected):
+    loss = loss_in_units(get_loss(name, AUTHORS), "zscore", MEAN, STD)
+    pred_z = (P3 - MEAN) / STD  # what a member outputs
+    assert loss(pred_z, T3).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_rating_units_give_the_rating_scale_values():
+    pred_z = (P3 - MEAN) / STD
+    loss = loss_in_units(get_loss("utmos", AUTHORS), "rating", MEAN, STD)
+    assert loss(pred_z, T3).item() == pytest.approx(0.558333, abs=1e-5)
+
+
+def test_unknown_conventions_are_refused():
+    with pytest.raises(ValueError, match="dcq_pairs"):
+        LossConventions(dcq_pairs="some")
+    with pytest.raises(ValueError, match="units"):
+        loss_in_units(get_loss("ccc"), "points", MEAN, STD)

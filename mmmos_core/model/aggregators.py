@@ -12,6 +12,11 @@
   tables implies.
 
 Every aggregator returns ``[B, 4]`` (one column per axis, in `AXES` order).
+
+``heads`` names what scores each axis: "mlp" (this project's choice: for the ``mlp``
+aggregator a shared 256-d GELU trunk then a two-layer head per axis) or "linear" (the
+authors' code: one independent linear layer per axis straight on the aggregator's
+output, which for ``mlp`` is the concatenated encoder vector itself).
 """
 
 from __future__ import annotations
@@ -23,6 +28,24 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from mmmos_core.axes import AXES
 
 AGGREGATORS = ("mlp", "blstm", "blstm_t")
+HEADS = ("mlp", "linear")
+
+
+class LinearAxisHeads(nn.Module):
+    """One linear layer per axis, stored stacked: [..., in_dim] -> [..., 4]."""
+
+    def __init__(self, in_dim: int, dropout: float = 0.0):
+        super().__init__()
+        n = len(AXES)
+        self.weight = nn.Parameter(torch.empty(n, in_dim))
+        self.bias = nn.Parameter(torch.zeros(n))
+        self.dropout = nn.Dropout(dropout)
+        bound = in_dim ** -0.5  # nn.Linear's default initialisation, per head
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(x) @ self.weight.T + self.bias
 
 
 class AxisHeads(nn.Module):
@@ -56,10 +79,14 @@ class AxisHeads(nn.Module):
 class MLPAggregator(nn.Module):
     uses_sequence = False
 
-    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1):
+    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1, heads: str = "mlp"):
         super().__init__()
-        self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout))
-        self.heads = AxisHeads(hidden, hidden // 2, dropout)
+        if heads == "linear":
+            self.trunk = nn.Identity()
+            self.heads = LinearAxisHeads(in_dim, dropout)
+        else:
+            self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout))
+            self.heads = AxisHeads(hidden, hidden // 2, dropout)
 
     def forward(self, pooled: torch.Tensor, sequence=None, mask=None) -> torch.Tensor:
         return self.heads(self.trunk(pooled))
@@ -68,12 +95,13 @@ class MLPAggregator(nn.Module):
 class BLSTMAggregator(nn.Module):
     uses_sequence = True
 
-    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1, temporal: bool = False):
+    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1, temporal: bool = False,
+                 heads: str = "mlp"):
         super().__init__()
         self.temporal = temporal
         self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.GELU())
         self.lstm = nn.LSTM(hidden, hidden // 2, batch_first=True, bidirectional=True)
-        self.heads = AxisHeads(hidden, hidden // 2, dropout)
+        self.heads = LinearAxisHeads(hidden, dropout) if heads == "linear" else AxisHeads(hidden, hidden // 2, dropout)
 
     def forward(self, pooled, sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         lengths = mask.sum(dim=1).clamp(min=1)
@@ -96,11 +124,13 @@ class BLSTMAggregator(nn.Module):
         return self.heads(pooled_out)
 
 
-def build_aggregator(kind: str, in_dim: int, hidden: int, dropout: float) -> nn.Module:
+def build_aggregator(kind: str, in_dim: int, hidden: int, dropout: float, heads: str = "mlp") -> nn.Module:
+    if heads not in HEADS:
+        raise ValueError(f"unknown heads {heads!r}; choose from {', '.join(HEADS)}")
     if kind == "mlp":
-        return MLPAggregator(in_dim, hidden, dropout)
+        return MLPAggregator(in_dim, hidden, dropout, heads)
     if kind == "blstm":
-        return BLSTMAggregator(in_dim, hidden, dropout, temporal=False)
+        return BLSTMAggregator(in_dim, hidden, dropout, temporal=False, heads=heads)
     if kind == "blstm_t":
-        return BLSTMAggregator(in_dim, hidden, dropout, temporal=True)
+        return BLSTMAggregator(in_dim, hidden, dropout, temporal=True, heads=heads)
     raise ValueError(f"unknown aggregator {kind!r}; choose from {', '.join(AGGREGATORS)}")

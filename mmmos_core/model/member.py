@@ -12,6 +12,8 @@ from .aggregators import build_aggregator
 from .features import ClipFeatures
 from .pooling import l2_normalise
 
+LAYER_CHOICES = ("mix", "last")
+
 
 @dataclass
 class MemberConfig:
@@ -21,6 +23,10 @@ class MemberConfig:
     loss: str = "utmos"
     hidden: int = 256
     dropout: float = 0.1
+    heads: str = "mlp"  # "linear": the authors' one linear layer per axis (see aggregators.py)
+    # Per encoder, which hidden layers feed the member: "mix" (learned softmax weights over
+    # all layers, the default) or "last" (the last hidden state only, as the authors take MuQ's).
+    layers: dict[str, str] = field(default_factory=dict)
     weights: str = ""  # file inside the model directory
     validation: dict[str, Any] = field(default_factory=dict)  # the metrics it was selected on
     training: dict[str, Any] = field(default_factory=dict)  # seed, epochs, lr: how to remake it
@@ -87,22 +93,28 @@ class Member(nn.Module):
         missing = [e for e in config.encoders if e not in encoder_shapes]
         if missing:
             raise ValueError(f"member {config.name!r} uses unknown encoders {missing}")
+        unknown = {n: v for n, v in config.layers.items() if v not in LAYER_CHOICES}
+        if unknown:
+            raise ValueError(f"member {config.name!r}: layer choice must be one of {LAYER_CHOICES}, got {unknown}")
         self.layer_logits = nn.ParameterDict({
             name: nn.Parameter(torch.zeros(encoder_shapes[name][0]))
-            for name in config.encoders if encoder_shapes[name][0] > 1
+            for name in config.encoders
+            if encoder_shapes[name][0] > 1 and config.layers.get(name, "mix") == "mix"
         })
         in_dim = sum(encoder_shapes[name][1] for name in config.encoders)
-        self.aggregator = build_aggregator(config.aggregator, in_dim, config.hidden, config.dropout)
+        self.aggregator = build_aggregator(config.aggregator, in_dim, config.hidden, config.dropout, config.heads)
 
     @property
     def uses_sequence(self) -> bool:
         return self.aggregator.uses_sequence
 
     def _mix(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """[B, L, ..., D] -> [B, ..., D]: softmax-weighted sum over layers (identity for L=1)."""
+        """[B, L, ..., D] -> [B, ..., D]: softmax-weighted sum over layers, or the last layer."""
         if name in self.layer_logits:
             w = torch.softmax(self.layer_logits[name], dim=0)
             return torch.einsum("bl...,l->b...", x, w)
+        if self.config.layers.get(name) == "last":
+            return x[:, -1]
         return x[:, 0]
 
     def prepared_input(self, batch: FeatureBatch) -> torch.Tensor:
@@ -112,7 +124,7 @@ class Member(nn.Module):
         learned layer weights the input only depends on the encoder subset, so members
         that share it compute it once per batch (at inference).
         """
-        key = (tuple(self.config.encoders), self.uses_sequence)
+        key = (tuple(self.config.encoders), self.uses_sequence, tuple(sorted(self.config.layers.items())))
         shareable = not self.layer_logits and not torch.is_grad_enabled()
         if shareable and key in batch.memo:
             return batch.memo[key]

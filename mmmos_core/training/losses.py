@@ -1,29 +1,74 @@
 """The four training losses of the paper, each computed per axis and averaged over axes.
 
-All take ``pred`` and ``target`` of shape [B, A] on the rating scale (so the UTMOS
-threshold and the contrastive margin are in rating points). Pairwise terms run over
-ordered pairs i != j: a clip compared with itself carries no ranking information.
+All take ``pred`` and ``target`` of shape [B, A]. The units are the caller's: the
+``mmmos`` recipe passes the rating scale (so tau and margin are rating points), the
+``paper`` recipe passes z-scored values (tau and margin in standard deviations of each
+axis, as the authors' code does). `LossConventions` names the two places where the
+authors' code and this project's first version compute differently; both are kept as
+named options so a recipe states which it uses.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
 import torch
 
 LOSSES = ("utmos", "contrastive", "dcq", "ccc")
+PAIRS = ("distinct", "all")  # which (i, j) pairs a pairwise mean runs over
+MOMENTS = ("population", "unbiased-variance")  # how CCC estimates its moments
+
+
+@dataclass(frozen=True)
+class LossConventions:
+    """How the losses are computed where implementations disagree.
+
+    dcq_pairs: "distinct" averages DCQ over the B(B-1) ordered pairs i != j (a clip
+        compared with itself carries no ranking information); "all" averages over all
+        B^2 pairs including the diagonal, as the authors' code does. The diagonal adds
+        zeros to the sum, so "all" shrinks DCQ by (B-1)/B.
+    ccc_moments: "population" uses biased (1/B) variances and covariance; the authors'
+        "unbiased-variance" uses 1/(B-1) variances with a 1/B covariance, which makes
+        their CCC slightly smaller than Lin's and never exactly 1.
+    tau, margin: the UTMOS clipping threshold and the contrastive margin, in the units
+        of the values the loss is given.
+    """
+
+    dcq_pairs: str = "distinct"
+    ccc_moments: str = "population"
+    tau: float = 0.5
+    margin: float = 0.1
+
+    def __post_init__(self):
+        if self.dcq_pairs not in PAIRS:
+            raise ValueError(f"dcq_pairs must be one of {PAIRS}, not {self.dcq_pairs!r}")
+        if self.ccc_moments not in MOMENTS:
+            raise ValueError(f"ccc_moments must be one of {MOMENTS}, not {self.ccc_moments!r}")
+
+
+AUTHORS = LossConventions(dcq_pairs="all", ccc_moments="unbiased-variance")
 
 
 def _pair_mask(n: int, device) -> torch.Tensor:
     return ~torch.eye(n, dtype=torch.bool, device=device)
 
 
+def _differences(x: torch.Tensor) -> torch.Tensor:
+    return x[:, None, :] - x[None, :, :]  # [B, B, A], x_i - x_j
+
+
 def contrastive_loss(pred: torch.Tensor, target: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
-    """mean over pairs of relu(|Δtarget − Δpred| − margin); Δx = x_i − x_j."""
+    """mean over pairs i != j of relu(|Δtarget − Δpred| − margin); Δx = x_i − x_j.
+
+    The diagonal is always zero here (|0 − 0| − margin < 0), so leaving it out is what
+    keeps the value independent of how many self-pairs a batch has.
+    """
     n = pred.shape[0]
     if n < 2:
         return pred.sum() * 0.0
-    d_pred = pred[:, None, :] - pred[None, :, :]
-    d_true = target[:, None, :] - target[None, :, :]
-    per_pair = torch.relu((d_true - d_pred).abs() - margin)  # [B, B, A]
+    per_pair = torch.relu((_differences(target) - _differences(pred)).abs() - margin)  # [B, B, A]
     return per_pair[_pair_mask(n, pred.device)].mean()
 
 
@@ -35,31 +80,65 @@ def utmos_loss(pred: torch.Tensor, target: torch.Tensor, tau: float = 0.5, margi
     return clipped + contrastive_weight * contrastive_loss(pred, target, margin)
 
 
-def dcq_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def dcq_loss(pred: torch.Tensor, target: torch.Tensor, pairs: str = "distinct") -> torch.Tensor:
     """Dual-criterion quality: mean((Δpred − Δtarget)²) − mean(Δpred · sign(Δtarget))."""
     n = pred.shape[0]
     if n < 2:
         return pred.sum() * 0.0
-    d_pred = pred[:, None, :] - pred[None, :, :]
-    d_true = target[:, None, :] - target[None, :, :]
+    d_pred, d_true = _differences(pred), _differences(target)
+    discrepancy = (d_pred - d_true) ** 2
+    alignment = d_pred * torch.sign(d_true)
+    if pairs == "all":
+        return discrepancy.mean() - alignment.mean()
     mask = _pair_mask(n, pred.device)
-    discrepancy = ((d_pred - d_true) ** 2)[mask].mean()
-    alignment = (d_pred * torch.sign(d_true))[mask].mean()
-    return discrepancy - alignment
+    return discrepancy[mask].mean() - alignment[mask].mean()
 
 
-def ccc_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """1 − Lin's concordance correlation (population moments), averaged over axes."""
+def ccc_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8,
+             moments: str = "population") -> torch.Tensor:
+    """1 − concordance correlation per axis, averaged over axes."""
+    n = pred.shape[0]
     mp, mt = pred.mean(dim=0), target.mean(dim=0)
-    vp = ((pred - mp) ** 2).mean(dim=0)
-    vt = ((target - mt) ** 2).mean(dim=0)
+    var_div = max(n - 1, 1) if moments == "unbiased-variance" else n
+    vp = ((pred - mp) ** 2).sum(dim=0) / var_div
+    vt = ((target - mt) ** 2).sum(dim=0) / var_div
     cov = ((pred - mp) * (target - mt)).mean(dim=0)
     ccc = 2 * cov / (vp + vt + (mp - mt) ** 2 + eps)
     return (1 - ccc).mean()
 
 
-def get_loss(name: str):
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def get_loss(name: str, conventions: LossConventions | None = None) -> LossFn:
+    """The loss ``name`` with the thresholds and conventions bound (project defaults if None)."""
+    c = conventions or LossConventions()
+    table = {
+        "utmos": partial(utmos_loss, tau=c.tau, margin=c.margin),
+        "contrastive": partial(contrastive_loss, margin=c.margin),
+        "dcq": partial(dcq_loss, pairs=c.dcq_pairs),
+        "ccc": partial(ccc_loss, moments=c.ccc_moments),
+    }
     try:
-        return {"utmos": utmos_loss, "contrastive": contrastive_loss, "dcq": dcq_loss, "ccc": ccc_loss}[name]
+        return table[name]
     except KeyError:
         raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}") from None
+
+
+UNITS = ("rating", "zscore")
+
+
+def loss_in_units(loss: LossFn, units: str, mean: torch.Tensor, std: torch.Tensor
+                  ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Wrap ``loss`` to take z-scored predictions and rating-scale targets.
+
+    Members predict z-scores (train-set mean and spread per axis). "rating" maps the
+    predictions back to 1-10 before the loss, so tau and margin are rating points;
+    "zscore" z-scores the targets instead, so tau and margin are standard deviations of
+    each axis: the same constants then mean a different width on every axis.
+    """
+    if units == "rating":
+        return lambda pred_z, target: loss(pred_z * std + mean, target)
+    if units == "zscore":
+        return lambda pred_z, target: loss(pred_z, (target - mean) / std)
+    raise ValueError(f"loss units must be one of {UNITS}, not {units!r}")

@@ -1,18 +1,22 @@
 """Train a sweep of members on cached embeddings, select on two validation sets, export.
 
-The paper's recipe: every configuration (encoder subset x aggregator x loss) is trained
-on the same cached encoder outputs; each is scored on a "natural" validation set and
-on a "synthetic proxy" set; the ensemble keeps the members that rank well on BOTH
-(the smallest k' whose top-k' lists on the two sets share ``top_k`` members), ordered
-by their summed rank.
+Every configuration (encoder subset x aggregator x loss) is trained on the same cached
+encoder outputs; each is scored on a "natural" validation set and on a "synthetic
+proxy" set; the ensemble keeps the members that rank well on BOTH (the smallest k'
+whose top-k' lists on the two sets share ``top_k`` members, ordered by summed rank), or
+with ``selection="proxy-only"`` the top ``top_k`` on the proxy set. How each member is
+trained (optimiser, schedule, crop, loss units, heads, ...) is the named options of
+`SweepSettings`, whose values the recipes in `recipes.py` set.
 """
 
 from __future__ import annotations
 
-import itertools
+import copy
+import json
 import logging
 import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -23,12 +27,16 @@ from mmmos_core.encoders import Encoder
 from mmmos_core.errors import AudioInputError, MMMOSError
 from mmmos_core.model.audio import Audio, load_audio
 from mmmos_core.model.cache import EmbeddingCache
-from mmmos_core.model.features import ClipFeatures, WindowSettings, extract_features
+from mmmos_core.model.features import ClipFeatures, EncodedWindows, WindowSettings, extract_features
 from mmmos_core.model.member import FeatureBatch, Member, MemberConfig
 from mmmos_core.model.mmmos_model import MMMOSModel, ModelConfig
 
-from .losses import get_loss
+from .losses import get_loss, loss_in_units
 from .metrics import compute_metrics
+from .paper_split import apply_paper_split
+from .recipes import SweepSettings
+from .selection import ranks, select, select_members  # noqa: F401 (select_members: the public rule)
+from .uncertainty import ensemble_uncertainty
 
 log = logging.getLogger(__name__)
 
@@ -42,28 +50,6 @@ class TrainItem:
 
 
 @dataclass
-class SweepSettings:
-    subsets: list[list[str]]
-    aggregators: list[str] = field(default_factory=lambda: ["mlp", "blstm", "blstm_t"])
-    losses: list[str] = field(default_factory=lambda: ["utmos", "contrastive", "dcq", "ccc"])
-    top_k: int = 8
-    epochs: int = 30
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 32
-    hidden: int = 256
-    dropout: float = 0.1
-    seed: int = 0
-    cache_dir: str | None = None
-    select_metric: str = "SRCC"  # mean over axes, utterance level; MSE is minimised, others maximised
-    device: str = "cpu"
-    windows: WindowSettings = field(default_factory=WindowSettings)
-
-    def configurations(self) -> list[tuple[list[str], str, str]]:
-        return [(list(s), a, l) for s, a, l in itertools.product(self.subsets, self.aggregators, self.losses)]
-
-
-@dataclass
 class MemberReport:
     name: str
     encoders: list[str]
@@ -74,6 +60,8 @@ class MemberReport:
     rank_natural: int = 0
     rank_proxy: int = 0
     selected: bool = False
+    selectable: bool = True  # False for members trained only for the experiments
+    best_epoch: int = 0
 
 
 @dataclass
@@ -83,9 +71,24 @@ class SweepReport:
     skipped_items: list[str]
     target_mean: list[float]
     target_std: list[float]
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved recipe
+    split: dict[str, int] = field(default_factory=dict)  # clips per set after the recipe's split
+    notes: list[str] = field(default_factory=list)
+    uncertainty: dict[str, Any] = field(default_factory=dict)  # the ensemble's, per validation set
+    # Not in sweep_report.json: per set, ids / systems / gold and each member's predictions.
+    predictions: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("predictions")
+        return d
+
+    def write(self, folder: str | Path) -> Path:
+        """sweep_report.json (metrics, ranks, selection) + sweep_predictions.json (for the experiments)."""
+        folder = Path(folder)
+        (folder / "sweep_report.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        (folder / "sweep_predictions.json").write_text(json.dumps(self.predictions) + "\n")
+        return folder / "sweep_report.json"
 
 
 def _set_seed(seed: int) -> None:
@@ -143,33 +146,85 @@ def evaluate(pred: np.ndarray, gold: np.ndarray, systems: list[str | None] | Non
     return result
 
 
+def _random_window(clip: ClipFeatures, generator: torch.Generator) -> ClipFeatures:
+    """One 10 s window of the clip, uniformly at random: the cached form of a random 10 s crop."""
+    if clip.num_windows == 1:
+        return clip
+    w = int(torch.randint(clip.num_windows, (1,), generator=generator))
+    by_encoder = {n: EncodedWindows(e.pooled[w:w + 1], e.sequence[w:w + 1], e.sequence_mask[w:w + 1],
+                                    e.weights[w:w + 1]) for n, e in clip.by_encoder.items()}
+    return ClipFeatures(by_encoder, clip.weights[w:w + 1])
+
+
+def _optimiser(member: Member, settings: SweepSettings) -> torch.optim.Optimizer:
+    if settings.optimiser == "adam":
+        return torch.optim.Adam(member.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    return torch.optim.AdamW(member.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+def _validation_loss(member: Member, loss_fn, clips: list[ClipFeatures], y: torch.Tensor, batch_size: int,
+                     device: str) -> float:
+    """Mean of the member's own loss over validation batches (whole clips, fixed order)."""
+    member.eval()
+    losses = []
+    with torch.no_grad():
+        for i in range(0, len(clips), batch_size):
+            chunk = clips[i:i + batch_size]
+            batch = FeatureBatch.from_clips(chunk, member.config.encoders, with_sequence=member.uses_sequence,
+                                            device=device)
+            losses.append(float(loss_fn(batch.clip_average(member(batch)), y[i:i + len(chunk)])))
+    return float(np.mean(losses))
+
+
 def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips: list[ClipFeatures],
                  targets: np.ndarray, mean: torch.Tensor, std: torch.Tensor, settings: SweepSettings,
-                 seed: int) -> Member:
+                 seed: int, validation: tuple[list[ClipFeatures], np.ndarray] | None = None) -> Member:
+    """Train one member; with ``keep_epoch="best-validation"`` the epoch of lowest validation loss is kept."""
     _set_seed(seed)
     member = Member(config, shapes).to(settings.device)
-    loss_fn = get_loss(config.loss)
-    optimiser = torch.optim.AdamW(member.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, settings.epochs))
+    loss_fn = loss_in_units(get_loss(config.loss, settings.loss_conventions), settings.loss_units, mean, std)
+    optimiser = _optimiser(member, settings)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, settings.epochs))
+                if settings.schedule == "cosine" else None)
     y = torch.tensor(targets, dtype=torch.float32, device=settings.device)
     generator = torch.Generator().manual_seed(seed)
+    batch_size = settings.batch_size_for(config.aggregator)
+    keep_best = settings.keep_epoch == "best-validation" and validation is not None
+    if keep_best:
+        val_clips, val_targets = validation
+        val_y = torch.tensor(val_targets, dtype=torch.float32, device=settings.device)
+    best = (float("inf"), 0, None)
     n = len(clips)
-    for _ in range(settings.epochs):
+    for epoch in range(1, settings.epochs + 1):
         member.train()
         order = torch.randperm(n, generator=generator).tolist()
-        for i in range(0, n, settings.batch_size):
-            idx = order[i:i + settings.batch_size]
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
             if len(idx) < 2:
                 continue  # pairwise losses need pairs
-            batch = FeatureBatch.from_clips([clips[j] for j in idx], config.encoders,
-                                            with_sequence=member.uses_sequence, device=settings.device)
-            pred = batch.clip_average(member(batch)) * std + mean
-            loss = loss_fn(pred, y[idx])
+            chosen = [clips[j] for j in idx]
+            if settings.crop == "random-window":
+                chosen = [_random_window(c, generator) for c in chosen]
+            batch = FeatureBatch.from_clips(chosen, config.encoders, with_sequence=member.uses_sequence,
+                                            device=settings.device)
+            loss = loss_fn(batch.clip_average(member(batch)), y[idx])
             optimiser.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(member.parameters(), 5.0)
+            if settings.grad_clip:
+                torch.nn.utils.clip_grad_norm_(member.parameters(), settings.grad_clip)
             optimiser.step()
-        schedule.step()
+        if schedule is not None:
+            schedule.step()
+        if keep_best:
+            value = _validation_loss(member, loss_fn, val_clips, val_y, batch_size, settings.device)
+            if value < best[0]:
+                best = (value, epoch, copy.deepcopy(member.state_dict()))
+    if keep_best and best[2] is not None:
+        member.load_state_dict(best[2])
+        config.training["best_epoch"] = best[1]
+        config.training["best_validation_loss"] = best[0]
+    else:
+        config.training["best_epoch"] = settings.epochs
     return member.eval()
 
 
@@ -179,29 +234,37 @@ def _selection_value(report: dict[str, Any], metric: str) -> float:
     return v if np.isfinite(v) else -np.inf
 
 
-def select_members(natural_scores: list[float], proxy_scores: list[float], top_k: int) -> list[int]:
-    """Indices of the members that rank well on both sets (higher score = better)."""
-    n = len(natural_scores)
-    top_k = min(top_k, n)
-    rank_nat = {i: r for r, i in enumerate(sorted(range(n), key=lambda i: (-natural_scores[i], i)))}
-    rank_pro = {i: r for r, i in enumerate(sorted(range(n), key=lambda i: (-proxy_scores[i], i)))}
-    for k in range(top_k, n + 1):
-        both = [i for i in range(n) if rank_nat[i] < k and rank_pro[i] < k]
-        if len(both) >= top_k:
-            both.sort(key=lambda i: (rank_nat[i] + rank_pro[i], max(rank_nat[i], rank_pro[i]), i))
-            return both[:top_k]
-    return list(range(n))[:top_k]
+def _set_metric(member: Member, sets: dict, mean, std, device: str) -> tuple[dict, dict]:
+    """Metrics and raw predictions of one member on each validation set."""
+    evals, preds = {}, {}
+    for label in ("natural", "proxy"):
+        clips, items = sets[label]
+        pred = predict_clips(member, clips, mean, std, device)
+        evals[label] = evaluate(pred, _targets(items), [i.system for i in items])
+        preds[label] = np.round(pred, 5).tolist()
+    return evals, preds
 
 
 def train_ensemble(encoders: dict[str, Encoder], train: list[TrainItem], natural: list[TrainItem],
                    proxy: list[TrainItem], settings: SweepSettings, name: str, description: str = "",
                    note: str = "", licenses: list[str] | None = None, extra: dict[str, Any] | None = None,
                    progress: Callable[[str], None] | None = None) -> tuple[MMMOSModel, SweepReport]:
+    from .recipes import resolved_config
+
     progress = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    for subset in settings.subsets:
-        unknown = [e for e in subset if e not in encoders]
+    selectable = settings.configurations()
+    configurations = selectable + [c for c in settings.extra_configurations if c not in selectable]
+    for configuration in configurations:
+        unknown = [e for e in configuration.encoders if e not in encoders]
         if unknown:
-            raise MMMOSError(f"subset {subset} names encoders that are not loaded: {unknown}")
+            raise MMMOSError(f"configuration {configuration.name} names encoders that are not loaded: {unknown} "
+                             f"(loaded: {', '.join(encoders)})")
+    notes: list[str] = []
+    if settings.data_split == "paper":
+        split = apply_paper_split(train, natural, proxy)
+        train, natural, proxy, notes = split.train, split.natural, split.proxy, split.notes
+        for line in notes:
+            progress(f"note: {line}")
     for encoder in encoders.values():
         encoder.to(settings.device).freeze()
     cache = EmbeddingCache(max_items=0, folder=settings.cache_dir) if settings.cache_dir else EmbeddingCache(0)
@@ -221,35 +284,40 @@ def train_ensemble(encoders: dict[str, Encoder], train: list[TrainItem], natural
     mean = torch.tensor(mean_np, dtype=torch.float32, device=settings.device)
     std = torch.tensor(std_np, dtype=torch.float32, device=settings.device)
     shapes = MMMOSModel.encoder_shapes(encoders)
+    # The best-epoch check runs on both validation sets together (the authors' combined_dev).
+    validation = (sets["natural"][0] + sets["proxy"][0],
+                  np.concatenate([_targets(sets["natural"][1]), _targets(sets["proxy"][1])]))
 
-    members, reports = [], []
-    configurations = settings.configurations()
-    for n, (subset, aggregator, loss) in enumerate(configurations):
-        member_name = f"{'+'.join(subset)}-{aggregator}-{loss}"
+    members, reports, predictions = [], [], {}
+    for n, configuration in enumerate(configurations):
+        member_name = configuration.name
         seed = settings.seed * 1000 + n
-        config = MemberConfig(member_name, subset, aggregator, loss, settings.hidden, settings.dropout,
-                              training={"seed": seed, "epochs": settings.epochs, "lr": settings.lr,
-                                        "batch_size": settings.batch_size, "weight_decay": settings.weight_decay})
-        member = train_member(config, shapes, train_clips, targets, mean, std, settings, seed)
-        evals = {}
-        for label in ("natural", "proxy"):
-            clips, items = sets[label]
-            pred = predict_clips(member, clips, mean, std, settings.device)
-            evals[label] = evaluate(pred, _targets(items), [i.system for i in items])
+        layers = {e: v for e, v in settings.layers.items() if e in configuration.encoders}
+        config = MemberConfig(member_name, list(configuration.encoders), configuration.aggregator, configuration.loss,
+                              settings.hidden, settings.dropout, heads=settings.heads, layers=layers,
+                              training={"recipe": settings.recipe, "seed": seed, "epochs": settings.epochs,
+                                        "lr": settings.lr, "optimiser": settings.optimiser,
+                                        "batch_size": settings.batch_size_for(configuration.aggregator),
+                                        "weight_decay": settings.weight_decay})
+        member = train_member(config, shapes, train_clips, targets, mean, std, settings, seed, validation)
+        evals, predictions[member_name] = _set_metric(member, sets, mean, std, settings.device)
         config.validation = {label: evals[label]["mean"] for label in evals}
         progress(f"[{n + 1}/{len(configurations)}] {member_name}: natural {settings.select_metric} "
                  f"{evals['natural']['mean'][settings.select_metric]:.3f}, proxy "
                  f"{evals['proxy']['mean'][settings.select_metric]:.3f}")
         members.append(member.cpu())
-        reports.append(MemberReport(member_name, subset, aggregator, loss, evals["natural"], evals["proxy"]))
+        reports.append(MemberReport(member_name, list(configuration.encoders), configuration.aggregator,
+                                    configuration.loss, evals["natural"], evals["proxy"],
+                                    selectable=configuration in selectable,
+                                    best_epoch=config.training["best_epoch"]))
 
-    nat = [_selection_value(r.natural, settings.select_metric) for r in reports]
-    pro = [_selection_value(r.proxy, settings.select_metric) for r in reports]
-    chosen = select_members(nat, pro, settings.top_k)
-    for rank, i in enumerate(sorted(range(len(reports)), key=lambda i: (-nat[i], i))):
-        reports[i].rank_natural = rank + 1
-    for rank, i in enumerate(sorted(range(len(reports)), key=lambda i: (-pro[i], i))):
-        reports[i].rank_proxy = rank + 1
+    eligible = [i for i, r in enumerate(reports) if r.selectable]
+    nat = [_selection_value(reports[i].natural, settings.select_metric) for i in eligible]
+    pro = [_selection_value(reports[i].proxy, settings.select_metric) for i in eligible]
+    chosen = [eligible[j] for j in select(settings.selection, nat, pro, settings.top_k)]
+    for values, attr in ((nat, "rank_natural"), (pro, "rank_proxy")):
+        for j, r in enumerate(ranks(values)):
+            setattr(reports[eligible[j]], attr, r + 1)
     for i in chosen:
         reports[i].selected = True
         members[i].config.validation.update({"rank_natural": reports[i].rank_natural,
@@ -262,6 +330,14 @@ def train_ensemble(encoders: dict[str, Encoder], train: list[TrainItem], natural
                          windows=settings.windows, description=description, note=note,
                          licenses=list(licenses or []), extra=dict(extra or {}))
     model = MMMOSModel(config, {e: encoders[e].cpu() for e in used}, [members[i] for i in chosen])
+    sets_out = {label: {"ids": [i.id for i in items], "systems": [i.system for i in items],
+                        "gold": _targets(items).tolist()} for label, (_, items) in sets.items() if label != "train"}
+    uncertainty = {label: ensemble_uncertainty(np.array([predictions[reports[i].name][label] for i in chosen]),
+                                               np.array(sets_out[label]["gold"]), seed=settings.seed)
+                   for label in ("natural", "proxy")}
     report = SweepReport(reports, [reports[i].name for i in chosen], skipped_all,
-                         config.target_mean, config.target_std)
+                         config.target_mean, config.target_std, config=resolved_config(settings),
+                         split={label: len(items) for label, (_, items) in sets.items()}, notes=notes,
+                         uncertainty=uncertainty,
+                         predictions={"sets": sets_out, "members": predictions})
     return model, report
