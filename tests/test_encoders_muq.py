@@ -199,7 +199,7 @@ def test_missing_weights_offline_says_what_and_how(tmp_path, monkeypatch):
         build_encoder("muq", {})
     message = str(err.value)
     assert "OpenMuQ/MuQ-large-msd-iter" in message
-    assert "hf download OpenMuQ/MuQ-large-msd-iter --local-dir" in message
+    assert "hf download OpenMuQ/MuQ-large-msd-iter --include config.json --include model.safetensors --local-dir" in message
 
 
 def test_config_states_licence(encoder):

@@ -143,7 +143,8 @@ def test_missing_weights_offline_says_what_and_how(tmp_path, monkeypatch):
         build_encoder("wavlm", {})
     message = str(err.value)
     assert "microsoft/wavlm-base-plus" in message
-    assert f"hf download microsoft/wavlm-base-plus --local-dir {tmp_path / 'home'}" in message
+    assert "hf download microsoft/wavlm-base-plus --include config.json" in message
+    assert f"--local-dir {tmp_path / 'home'}" in message
 
 
 def test_weights_found_in_mmmos_home(tmp_path, monkeypatch, saved):

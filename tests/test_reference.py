@@ -211,7 +211,8 @@ def test_missing_weights_name_the_checkpoint_and_the_fetch_command(empty_places)
     message = str(err.value)
     assert "Audiobox Aesthetics weights (facebook/audiobox-aesthetics) are missing" in message
     folder = empty_places / "reference" / "audiobox-aesthetics"
-    assert f"hf download facebook/audiobox-aesthetics --local-dir {folder}" in message
+    # one file, not the whole repository
+    assert f"hf download facebook/audiobox-aesthetics --include checkpoint.pt --local-dir {folder}" in message
     assert "HF_HUB_OFFLINE" in message and "--reference-path" in message and "encoder config" not in message
 
 
