@@ -24,7 +24,7 @@ def src(domain="speech", layers=1.0, kind="real", severity=0.0, name="s"):
 
 
 # ---- the split ------------------------------------------------------------------------------
-def test_held_out_rule_is_fixed_and_disjoint(clips):
+def test_held_out_rule_is_fixed_and_disjoint(shared_recordings):
     recs = list_recordings(SHARED_AUDIO)
     train, held = split_recordings(recs)
     assert not {r.name for r in train} & {r.name for r in held}
@@ -102,7 +102,7 @@ TINY = CorpusSettings(seed=3, tts_train=1, tts_proxy=1, music_train=2, music_pro
 
 
 @pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
-def test_corpus_is_reproducible_and_never_trains_on_held_out_recordings(recipe, clips):
+def test_corpus_is_reproducible_and_never_trains_on_held_out_recordings(recipe, shared_recordings):
     train, held = split_recordings(list_recordings(SHARED_AUDIO))
     a = CorpusBuilder(recipe, TINY).build(train, held)
     b = CorpusBuilder(recipe, TINY).build(train, held)

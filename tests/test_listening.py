@@ -55,7 +55,7 @@ def test_folder_playlist_uses_subfolders_as_systems(folder):
     assert all(c.id.startswith(c.system + "/") for c in pl.clips)
 
 
-def test_csv_manifest_with_gold_items(tmp_path, clips):
+def test_csv_manifest_with_gold_items(tmp_path, clips, shared_recordings):
     manifest = tmp_path / "m.csv"
     lines = ["id,path,system,gold,expected_PQ,expected_CE"]
     lines += [f"c{i},{c},sys{i % 2},,," for i, c in enumerate(clips[:4])]

@@ -25,7 +25,7 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def held_out(clips):
+def held_out(shared_recordings):
     _, held = split_recordings(list_recordings(SHARED_AUDIO))
     return [pc.load_clip(r.path) for r in held]
 
@@ -47,7 +47,7 @@ def test_it_says_what_it_is(model, clips):
     assert size < 5e6, f"mmmos_core/assets/mmmos-lite is {size / 1e6:.1f} MB"
 
 
-def test_held_out_recordings_were_never_trained_on(clips):
+def test_held_out_recordings_were_never_trained_on(shared_recordings):
     manifest = json.loads((LITE / "mmmos.json").read_text())["extra"]["lite"]
     train, held = split_recordings(list_recordings(SHARED_AUDIO))
     assert manifest["held_out_recordings"] == [r.name for r in held]
