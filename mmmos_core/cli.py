@@ -33,11 +33,13 @@ def _report_errors(records: Iterable[dict[str, Any]]) -> None:
 def _load_reference(args):
     if args.reference_path and not args.reference:
         args.reference = "audiobox"  # the one reference there is; a path alone says which is meant
+    if args.engine == "ray" and args.reference not in (None, "audiobox"):
+        raise MMMOSError(f"--engine ray supports --reference audiobox only, not {args.reference}")
     if not args.reference or args.engine == "ray":  # Ray's workers load their own copy
         return None
-    from .peers.audiobox import load_reference
+    from .peers import load_peer
 
-    return load_reference(args.reference, args.reference_path, device=args.device)
+    return load_peer(args.reference, args.reference_path, device=args.device)
 
 
 def cmd_predict(args) -> int:
@@ -209,9 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--num-workers", type=int, default=2, help="ray: model replicas (actors)")
     pr.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per actor")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
-    pr.add_argument("--reference", choices=["audiobox"], default=None,
-                    help="also score with Meta's Audiobox Aesthetics (needs requirements-audiobox.txt); "
-                         "adds a 'reference' block to each record")
+    pr.add_argument("--reference", choices=["audiobox", "dnsmos"], default=None,
+                    help="also score with a peer model, added as a 'reference' block to each record: "
+                         "'audiobox' (Meta's Audiobox Aesthetics, 1-10, needs requirements-audiobox.txt) or "
+                         "'dnsmos' (Microsoft's DNSMOS SIG/BAK/OVRL/P808, 1-5, speech only, offline)")
     pr.add_argument("--reference-path", default=None,
                     help="the reference's checkpoint.pt (or its folder); default: $MMMOS_HOME/reference/"
                          "audiobox-aesthetics, then the Hugging Face cache")

@@ -11,6 +11,7 @@ from mmmos_core.axes import AXES
 
 if TYPE_CHECKING:  # the reference module imports torch; results stay light
     from mmmos_core.peers.audiobox import ReferenceScores
+    from mmmos_core.peers.dnsmos import PeerScores
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Prediction:
     duration_s: float
     flags: list[str] = field(default_factory=list)
     model_note: str = ""
-    reference: "ReferenceScores | None" = None  # the optional peer model's scores, never in the mean
+    reference: "ReferenceScores | PeerScores | None" = None  # the optional peer's scores, never in the mean
 
     def __getitem__(self, axis: str) -> float:
         return self.scores[axis]
