@@ -48,6 +48,12 @@ def cmd_predict(args) -> int:
     items = _input_items(args)
     to_file = args.output not in (None, "-")
     reference = _load_reference(args)
+    if args.timeline:
+        from .model.timeline_run import run_timeline_predict
+
+        failed = run_timeline_predict(items, args.model, args.output, device=args.device,
+                                      max_duration_s=args.max_duration, reference=reference)
+        return 1 if failed else 0
     if args.engine == "ray":
         if not to_file:
             raise MMMOSError("--engine ray needs --output FILE (results are written in resumable parts)")
@@ -215,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also score with a peer model, added as a 'reference' block to each record: "
                          "'audiobox' (Meta's Audiobox Aesthetics, 1-10, needs requirements-audiobox.txt) or "
                          "'dnsmos' (Microsoft's DNSMOS SIG/BAK/OVRL/P808, 1-5, speech only, offline)")
+    pr.add_argument("--timeline", action="store_true",
+                    help="add each clip's 'windows' (start, end, four scores, member spread); JSONL only")
     pr.add_argument("--reference-path", default=None,
                     help="the reference's checkpoint.pt (or its folder); default: $MMMOS_HOME/reference/"
                          "audiobox-aesthetics, then the Hugging Face cache")

@@ -28,6 +28,20 @@ class MemberScores:
 
 
 @dataclass
+class WindowScores:
+    """One window of a long clip's timeline: its span, the ensemble mean and the members' std per axis."""
+
+    start: float
+    end: float
+    scores: dict[str, float]
+    spread: dict[str, float]
+
+    def to_record(self) -> dict[str, Any]:
+        return {"start": round(self.start, 4), "end": round(self.end, 4),
+                **{a: round(self.scores[a], 6) for a in AXES}, "spread": {a: round(self.spread[a], 6) for a in AXES}}
+
+
+@dataclass
 class Prediction:
     path: str
     model: str
@@ -38,6 +52,7 @@ class Prediction:
     flags: list[str] = field(default_factory=list)
     model_note: str = ""
     reference: "ReferenceScores | PeerScores | None" = None  # the optional peer's scores, never in the mean
+    windows: list[WindowScores] | None = None  # the timeline, when asked for (`predict(..., timeline=True)`)
 
     def __getitem__(self, axis: str) -> float:
         return self.scores[axis]
@@ -67,6 +82,8 @@ class Prediction:
         record["flags"] = list(self.flags)
         if self.reference is not None:
             record["reference"] = self.reference.to_record()
+        if self.windows is not None:
+            record["windows"] = [w.to_record() for w in self.windows]
         return record
 
 
