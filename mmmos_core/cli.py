@@ -274,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--engine", choices=["local", "ray"], default="local")
     be.set_defaults(func=cmd_bench)
 
+    from .ab import add_parser as add_compare_clips
+
+    add_compare_clips(sub)
+
     inf = sub.add_parser("info", help="describe a model")
     inf.add_argument("--model", default="lite")
     inf.set_defaults(func=cmd_info)
