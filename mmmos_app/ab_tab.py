@@ -12,6 +12,7 @@ from mmmos_core.model.results import error_record
 from mmmos_core.views.ab import ab_radar, difference_figure
 
 from .common import esc
+from .presenter import toolbar
 
 
 class ABTab:
@@ -59,6 +60,8 @@ class ABTab:
             clip_b = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip B", elem_id="ab-b",
                               min_width=280)
         run = gr.Button("Compare A and B", variant="primary", elem_id="ab-btn")
+        toolbar([("A/B radar", "ab-radar", "mmmos-ab-radar"), ("Difference", "ab-diff", "mmmos-ab-difference")],
+                "ab-tools")
         summary = gr.HTML(elem_id="ab-summary")
         with gr.Row(equal_height=False):
             radar = gr.Plot(label="A and B on the 1–10 scale", elem_id="ab-radar", min_width=300)

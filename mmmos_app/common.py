@@ -8,6 +8,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from .presenter import CSS as PRESENTER_CSS
+
 CSS = """
 .mmmos-banner {background:#fff6e0;border-left:4px solid #e0a020;border-radius:6px;padding:8px 14px;margin:4px 0}
 .mmmos-banner.error {background:#fdecea;border-left-color:#c0392b}
@@ -18,6 +20,7 @@ CSS = """
 .mmmos-scale .wrap {flex-wrap:nowrap !important}
 .mmmos-scale .wrap label {flex:1 1 0;justify-content:center;min-width:0}
 footer {display:none !important}
+.mmmos-ab-sentences {margin:4px 0 4px 1.2em}
 .mmmos-clip {font-size:1.05em;margin:2px 0 6px;overflow-wrap:anywhere}
 .mmmos-badges {display:flex;flex-direction:column;gap:4px;margin:4px 0}
 .mmmos-badge {border-radius:6px;padding:5px 10px;font-size:0.92em;border-left:4px solid}
@@ -39,7 +42,7 @@ footer {display:none !important}
   .gradio-container {padding-left:4px !important;padding-right:4px !important}
   .mmmos-defs td {font-size:0.85em}
 }
-"""
+""" + PRESENTER_CSS
 
 
 def api_record(record: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from mmmos_core.views import words
 from mmmos_core.views.timeline import timeline_figure, timeline_sentence
 
 from .common import api_record, esc
+from .presenter import toolbar
 from .second_opinions import SecondOpinions, opinions_html
 
 MEMBERS_LINES = "members as lines"
@@ -120,6 +121,8 @@ class PredictTab(SecondOpinions):
                                 example_labels=[p.stem.replace("_", " ") for p in examples], examples_per_page=12)
                 gr.HTML(_definitions_html())
             with gr.Column(scale=3, min_width=300):
+                toolbar([("Radar", "radar", "mmmos-radar"), ("Timeline", "timeline", "mmmos-timeline")],
+                        "predict-tools")
                 summary = gr.HTML(elem_id="predict-summary")
                 radar = gr.Plot(label="Scores on the 1–10 scale", elem_id="radar")
                 timeline = gr.Plot(label="Timeline: scores per 10 s window (click a point to play from there)",

@@ -56,7 +56,8 @@ def radar_labels(values: Mapping[str, float] | None = None, second: Mapping[str,
         elif values is not None:
             head += f" <b>{values[a]:.1f}</b>"
         name = AXIS_NAMES[a].replace(" ", "<br>")
-        labels.append(head + "<br>" + name + ("<br><i>more ≠ better</i>" if a == "PC" else ""))
+        labels.append(head + "<br>" + name + ("<br><span style='font-size:10px'><i>more ≠ better</i></span>"
+                                             if a == "PC" else ""))
     return labels
 
 
