@@ -43,8 +43,9 @@ def difference_figure(comparison: ABComparison, height: int = 280) -> go.Figure:
                      arrayminus=[diffs[a].difference - diffs[a].low for a in axes], thickness=2, width=6),
         hovertemplate="%{y}: B − A = %{x:+.2f}<extra></extra>", showlegend=False))
     span = max(1.0, max(max(abs(d.low), abs(d.high)) for d in comparison.axes) + 0.2)
-    fig.update_xaxes(range=[-span, span], title="B − A (points on the 1–10 scale, with 95% interval)",
+    fig.update_xaxes(range=[-span, span], title="B − A, with 95% interval",
                      gridcolor="#eceff3", zeroline=False)
     fig.update_layout(height=height, font=FONT, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="white",
-                      margin=dict(l=40, r=15, t=15, b=50))
+                      margin=dict(l=40, r=15, t=20, b=50))
+    fig.update_yaxes(range=[-0.6, len(axes) - 0.4])  # room above the top axis: PQ was cut at the edge
     return fig
