@@ -21,6 +21,9 @@ CSS = """
 .mmmos-scale .wrap label {flex:1 1 0;justify-content:center;min-width:0}
 footer {display:none !important}
 .mmmos-ab-sentences {margin:4px 0 4px 1.2em}
+.mmmos-context {display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:4px 10px;margin:6px 0}
+.mmmos-context-cell {font-size:0.88em;border-top:2px solid #d9dde3;padding-top:2px}
+.mmmos-context-cell span {color:#666}
 .mmmos-clip {font-size:1.05em;margin:2px 0 6px;overflow-wrap:anywhere}
 .mmmos-badges {display:flex;flex-direction:column;gap:4px;margin:4px 0}
 .mmmos-badge {border-radius:6px;padding:5px 10px;font-size:0.92em;border-left:4px solid}

@@ -4,6 +4,7 @@ the timeline of a long clip and the second opinions out."""
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from mmmos_core.model.timeline import Cancelled, predict_timeline
 from mmmos_core.studies.playlists import AUDIO_EXTENSIONS
 from mmmos_core.views import figures as views
 from mmmos_core.views import words
+from mmmos_core.views.context import AxisContext, context_strip
 from mmmos_core.views.timeline import timeline_figure, timeline_sentence
 
 from .common import api_record, esc
@@ -32,6 +34,8 @@ class PredictTab(SecondOpinions):
 
     _cancelled: set[str] = set()
     _cancel_lock = threading.Lock()
+    _examples: list[dict[str, Any]] | None = None
+    _examples_lock = threading.Lock()
 
     def decode(self, audio_path: str):
         """The clip decoded once, for the model and every peer; bad input is a `gr.Error` naming the file."""
@@ -55,6 +59,7 @@ class PredictTab(SecondOpinions):
                 prediction = model.predict(audio, timeline=True)
             record = api_record(prediction.to_record())
             record["speech"], record["second_opinions"] = self.second_opinions(audio)
+            record["context"] = [asdict(c) for c in context_strip(record, self.example_records())]
         except Cancelled:
             raise gr.Error(f"{audio.source}: stopped before the end, as asked.", title="Scoring cancelled",
                            print_exception=False) from None
@@ -90,6 +95,19 @@ class PredictTab(SecondOpinions):
     def cancel_scoring(self, request: gr.Request = None) -> None:
         with self._cancel_lock:
             self._cancelled.add(getattr(request, "session_hash", None) or "")
+
+    def example_records(self) -> list[dict[str, Any]]:
+        """The bundled examples scored once by this model: the context every clip is placed in."""
+        with self._examples_lock:
+            if self._examples is None:
+                records = []
+                for path in _example_files(self.settings.examples_dir):
+                    try:
+                        records.append(api_record(self.model.predict(str(path), name=path.name).to_record()))
+                    except MMMOSError:
+                        continue  # a broken example is simply not a reference point
+                self._examples = records  # per app: another app in this process may run another model
+            return self._examples
 
     def member_names(self) -> dict[str, str]:
         return words.member_labels(self.model.info()["members"]) if self.model is not None else {}
@@ -158,6 +176,13 @@ def summary_html(record: dict[str, Any]) -> str:
             f"<div class='mmmos-badge {b.severity}' data-flag='{esc(b.flag)}'><b>{esc(b.title)}</b> "
             f"{esc(b.sentence)}</div>" for b in badges) + "</div>")
     parts.append(f"<div class='mmmos-agree'>{esc(words.agreement_sentence(record))}</div>")
+    context = [AxisContext(**c) for c in record.get("context") or []]
+    if context:
+        cells = "".join(f"<div class='mmmos-context-cell'><b>{c.axis} {c.score:.1f}</b> · above {c.below} of "
+                        f"{c.total} examples<br><span>closest: {esc(c.nearest)} ({c.nearest_score:.1f})</span></div>"
+                        for c in context)
+        parts.append(f"<div class='mmmos-context' title='Where this clip falls among the example clips, "
+                     f"scored by the same model'>{cells}</div>")
     stretch = timeline_sentence(record)
     if stretch:
         parts.append(f"<div class='mmmos-worst'>Lowest stretch: {esc(stretch)} (shaded in the timeline).</div>")
