@@ -49,8 +49,10 @@ class PredictTab(SecondOpinions):
         audio.flags += [f for f in words.signal_flags(audio, model.config.windows.window_s) if f not in audio.flags]
         return audio
 
-    def score_audio(self, audio, on_progress=None) -> dict[str, Any]:
-        """The record of a decoded clip, with its timeline and second opinions."""
+    def score_audio(self, audio, on_progress=None, with_reference: bool = False) -> dict[str, Any]:
+        """The record of a decoded clip, with its timeline and second opinions. Audiobox Aesthetics, when
+        it runs here, is also the record's ``reference`` (same axes: drawn dashed on the radar);
+        ``with_reference`` (API callers) asks for ``reference_unavailable`` saying why when it cannot."""
         model = self.require_model()
         try:
             if on_progress is not None and audio.duration_s > model.config.windows.window_s:
@@ -59,6 +61,12 @@ class PredictTab(SecondOpinions):
                 prediction = model.predict(audio, timeline=True)
             record = api_record(prediction.to_record())
             record["speech"], record["second_opinions"] = self.second_opinions(audio)
+            audiobox = [o for o in record["second_opinions"] if o["model"] == "audiobox-aesthetics"]
+            if audiobox:
+                record["reference"] = {k: audiobox[0][k] for k in ("model", *AXES)}
+            elif with_reference:
+                self.reference()  # records why it cannot load: for the developer calling the API
+                record["reference_unavailable"] = self.reference_error or "the reference model is not set up here"
             record["context"] = [asdict(c) for c in context_strip(record, self.example_records())]
         except Cancelled:
             raise gr.Error(f"{audio.source}: stopped before the end, as asked.", title="Scoring cancelled",
@@ -70,10 +78,12 @@ class PredictTab(SecondOpinions):
                            title="Cannot score this file") from None
         return record
 
-    def predict(self, audio_path: str | None, request: gr.Request = None, progress=gr.Progress()) -> dict[str, Any]:
+    def predict(self, audio_path: str | None, with_reference: bool = False, request: gr.Request = None,
+                progress=gr.Progress()) -> dict[str, Any]:
         """Score one clip: the `mmmos predict --timeline` JSON record (scores, members, spread, windows, model)
-        with the clip's name under ``file``, plus ``speech`` (the speech check) and ``second_opinions``
-        (peer models' scores, each with its scale and domain)."""
+        with the clip's name under ``file``, plus ``speech`` (the speech check), ``second_opinions``
+        (peer models' scores, each with its scale and domain) and ``context`` (the clip among the examples).
+        ``with_reference``: say why Audiobox Aesthetics is missing (``reference_unavailable``) if it is."""
         if not audio_path:
             raise gr.Error("No clip given: upload a file or record one.", title="Nothing to score",
                            print_exception=False)
@@ -87,10 +97,10 @@ class PredictTab(SecondOpinions):
                     raise Cancelled("cancelled")
             progress(fraction, desc=f"Scoring {text}")
 
-        return self.score_audio(self.decode(audio_path), on_progress)
+        return self.score_audio(self.decode(audio_path), on_progress, with_reference)
 
     def predict_if_any(self, audio_path: str | None, request: gr.Request = None, progress=gr.Progress()):
-        return self.predict(audio_path, request, progress) if audio_path else None
+        return self.predict(audio_path, False, request, progress) if audio_path else None
 
     def cancel_scoring(self, request: gr.Request = None) -> None:
         with self._cancel_lock:
@@ -156,7 +166,8 @@ class PredictTab(SecondOpinions):
                           open=False):
             record = gr.JSON(elem_id="record-json")
         outputs = [summary, radar, timeline, opinions, spread, table]
-        scored = score.click(self.predict, [audio], [record], api_name="predict", **model_events)
+        with_reference = gr.Checkbox(value=False, visible=False)  # API callers only: the page shows peers by itself
+        scored = score.click(self.predict, [audio, with_reference], [record], api_name="predict", **model_events)
         scored.success(self.render_prediction, [record, mode], outputs, api_visibility="private",
                        concurrency_limit=None)
         changed = audio.change(self.predict_if_any, [audio], [record], api_visibility="private", **model_events)

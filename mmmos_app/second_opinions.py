@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from pathlib import Path
 from typing import Any
 
-from mmmos_core.errors import MMMOSError
 from mmmos_core.model.audio import Audio
 from mmmos_core.peers import dnsmos, speech
 
@@ -29,16 +29,19 @@ class SecondOpinions:
     _peers_lock = threading.Lock()
 
     def audiobox_ready(self) -> bool:
-        """Package and checkpoint present (checked without loading the 380 MB model)."""
-        if importlib.util.find_spec("audiobox_aesthetics") is None:
+        """Package and checkpoint present on this machine. Looks only locally: the loader's own lookup
+        would fetch 380 MB from the hub on a machine that is online, which a page view must never start."""
+        if self.reference_error or importlib.util.find_spec("audiobox_aesthetics") is None:
             return False
-        from mmmos_core.peers.audiobox import find_checkpoint
+        from huggingface_hub import try_to_load_from_cache
 
-        try:
-            find_checkpoint(self.settings.reference_path)
-        except MMMOSError:
-            return False
-        return not self.reference_error
+        from mmmos_core.peers.audiobox import CHECKPOINT, WEIGHTS
+
+        places = [Path(self.settings.reference_path)] if self.settings.reference_path else []
+        places.append(WEIGHTS.home_dir())
+        if any((p / CHECKPOINT).is_file() or (p.is_file() and p.suffix == ".pt") for p in places):
+            return True
+        return isinstance(try_to_load_from_cache(WEIGHTS.hub_repo, CHECKPOINT), str)
 
     def dnsmos_ready(self) -> bool:
         return dnsmos.available() and speech.available()
