@@ -196,7 +196,8 @@ def summary_html(record: dict[str, Any]) -> str:
                      f"scored by the same model'>{cells}</div>")
     stretch = timeline_sentence(record)
     if stretch:
-        parts.append(f"<div class='mmmos-worst'>Lowest stretch: {esc(stretch)} (shaded in the timeline).</div>")
+        shaded = " (shaded in the timeline)" if "drops" in stretch else ""
+        parts.append(f"<div class='mmmos-worst'>Timeline: {esc(stretch)}{shaded}.</div>")
     return "".join(parts)
 
 

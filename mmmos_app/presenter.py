@@ -11,7 +11,10 @@ _BUTTON = "<button class='mmmos-tool' data-{kind}='{arg}' {extra}>{label}</butto
 SCRIPT = """
 element.addEventListener('click', (ev) => {
   const b = ev.target.closest('button.mmmos-tool'); if (!b) return;
-  if (b.dataset.mode === 'presenter') { document.body.classList.toggle('mmmos-presenter'); }
+  if (b.dataset.mode === 'presenter') {
+    document.body.classList.toggle('mmmos-presenter');
+    setTimeout(() => window.dispatchEvent(new Event('resize')), 50);  // charts take the freed width
+  }
   if (b.dataset.mode === 'theme') { document.body.classList.toggle('dark'); }
   if (b.dataset.export) {
     const gd = document.querySelector(b.dataset.export + ' .js-plotly-plot');

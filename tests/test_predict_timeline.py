@@ -85,3 +85,14 @@ def test_cli_timeline_adds_windows_and_refuses_csv(clips, tmp_path, capsys):
     assert [(w["start"], w["end"]) for w in record["windows"]] == [(0.0, 10.0), (10.0, 15.0)]
     assert main(["predict", "--timeline", "--output", str(tmp_path / "t.csv"), str(clip)]) == 2
     assert "writes JSONL" in capsys.readouterr().err
+
+
+def test_a_steady_long_clip_is_said_to_hold_steady():
+    from mmmos_core.views.timeline import timeline_sentence
+
+    windows = [{"start": 0.0, "end": 10.0, **dict.fromkeys(AXES, 5.0)},
+               {"start": 10.0, "end": 20.0, **dict.fromkeys(AXES, 4.8)}]
+    record = {**dict.fromkeys(AXES, 4.9), "windows": windows}
+    assert timeline_sentence(record).startswith("no stretch falls more than 0.5")
+    windows[1]["CE"] = 2.0
+    assert timeline_sentence({**record, "CE": 3.5}) == "CE drops from 3.5 to 2.0 at 0:10–0:20"

@@ -15,6 +15,7 @@ from .figures import FONT
 
 AXIS_COLORS = {"PQ": "#1f4e9c", "PC": "#8e6bbf", "CE": "#2a9d5b", "CU": "#d9822b"}
 WORST_COLOR = "rgba(192, 57, 43, 0.13)"
+NOTABLE_DROP = 0.5  # points below the clip's own score; smaller dips are noise, not a "worst stretch"
 
 
 def timeline_figure(record: Mapping[str, Any], height: int = 300) -> go.Figure | None:
@@ -23,7 +24,7 @@ def timeline_figure(record: Mapping[str, Any], height: int = 300) -> go.Figure |
     if len(windows) < 2:
         return None
     fig = go.Figure()
-    worst = worst_stretch(record)
+    worst = notable_stretch(record)
     if worst is not None:
         fig.add_vrect(x0=worst.start, x1=worst.end, fillcolor=WORST_COLOR, line_width=0, layer="below")
     for a in AXES:
@@ -52,7 +53,18 @@ def _ticks(end: float) -> list[float]:
     return [0.0, end]
 
 
-def timeline_sentence(record: Mapping[str, Any]) -> str:
-    """'PQ drops from 6.8 to 3.1 at 2:40–2:50', or '' when there is no timeline."""
+def notable_stretch(record: Mapping[str, Any]):
+    """The worst stretch when it dips at least `NOTABLE_DROP` below the clip's score, else None."""
     worst = worst_stretch(record)
-    return worst.sentence() if worst is not None else ""
+    return worst if worst is not None and worst.overall - worst.score >= NOTABLE_DROP else None
+
+
+def timeline_sentence(record: Mapping[str, Any]) -> str:
+    """'PQ drops from 6.8 to 3.1 at 2:40–2:50'; for a steady long clip, that it holds steady;
+    '' when there is no timeline."""
+    worst = notable_stretch(record)
+    if worst is not None:
+        return worst.sentence()
+    if len(record.get("windows") or []) > 1:
+        return f"no stretch falls more than {NOTABLE_DROP:.1f} below the clip's score on PQ, CE or CU"
+    return ""
