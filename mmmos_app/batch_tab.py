@@ -68,7 +68,7 @@ class BatchTab:
 
     def _batch_tab(self):
         gr.Markdown(f"Score up to {self.settings.max_batch} files at once (each at most "
-                    f"{self.settings.max_upload_mb} MB). Sort the table with *Sort by* below it; "
+                    f"{self.settings.max_upload_mb} MB). Sort the table with *Sort by* just above it; "
                     "a file that could not be scored keeps its row, with the reason in full in the last column.")
         with gr.Row():
             files = gr.File(file_count="multiple", file_types=["audio"], label="Audio files", elem_id="batch-files",

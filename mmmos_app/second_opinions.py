@@ -17,9 +17,8 @@ from mmmos_core.peers import dnsmos, speech
 
 from .common import esc
 
-AUDIOBOX_ENABLE = ("Audiobox Aesthetics (Meta, 1–10 on the same four axes, any audio): install "
-                   "`requirements-audiobox.txt` and put its `checkpoint.pt` where `MMMOS_REFERENCE_PATH` points.")
-DNSMOS_ENABLE = "DNSMOS (Microsoft, 1–5, speech only): `pip install speechmos onnxruntime silero-vad`."
+AUDIOBOX_ENABLE = "install `requirements-audiobox.txt` and put its `checkpoint.pt` where `MMMOS_REFERENCE_PATH` points."
+DNSMOS_ENABLE = "`pip install speechmos onnxruntime silero-vad`."
 
 
 class SecondOpinions:

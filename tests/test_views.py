@@ -115,6 +115,8 @@ def test_member_names_read_as_words():
     labels = member_labels([{"name": "a", "aggregator": "mlp", "loss": "ccc", "encoders": ["wavlm"]},
                             {"name": "b", "aggregator": "mlp", "loss": "ccc", "encoders": ["wavlm", "muq"]}])
     assert labels == {"a": "WavLM · MLP, CCC loss", "b": "WavLM + MuQ · MLP, CCC loss"}
+    twins = member_labels([{"name": n, "aggregator": "mlp", "loss": "utmos", "encoders": ["logmel"]} for n in "xyz"])
+    assert list(twins.values()) == ["MLP, UTMOS loss #1", "MLP, UTMOS loss #2", "MLP, UTMOS loss #3"]
 
 
 def test_every_flag_gets_a_badge_with_a_sentence():

@@ -104,10 +104,11 @@ def member_labels(info_members: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     kinds = {tuple(m["encoders"]) for m in info_members}
     labels = {m["name"]: member_label(m["aggregator"], m["loss"], m["encoders"] if len(kinds) > 1 else ())
               for m in info_members}
+    counts = {label: list(labels.values()).count(label) for label in labels.values()}
     seen: dict[str, int] = {}
     for name, label in list(labels.items()):
-        seen[label] = seen.get(label, 0) + 1
-        if list(labels.values()).count(label) > 1:
+        if counts[label] > 1:
+            seen[label] = seen.get(label, 0) + 1
             labels[name] = f"{label} #{seen[label]}"
     return labels
 
