@@ -18,6 +18,7 @@ from mmmos_core.peers import dnsmos, speech
 from .common import esc
 
 AUDIOBOX_ENABLE = "install `requirements-audiobox.txt` and put its `checkpoint.pt` where `MMMOS_REFERENCE_PATH` points."
+DNSMOS_MAX_S = 90.0  # the page scores DNSMOS on the first 90 s of a long clip (see `DNSMOSPeer.score_one`)
 DNSMOS_ENABLE = "`pip install speechmos onnxruntime silero-vad`."
 
 
@@ -60,7 +61,7 @@ class SecondOpinions:
             found = speech.detect_speech(audio)
             check = {"is_speech": found.is_speech, "speech_fraction": found.speech_fraction, "method": found.method}
             if found.is_speech:
-                opinions.append({"label": dnsmos.LABEL, **self._dnsmos().score([audio])[0].to_record()})
+                opinions.append({"label": dnsmos.LABEL, **self._dnsmos().score([audio], DNSMOS_MAX_S)[0].to_record()})
         if self.audiobox_ready():
             reference = self.reference()
             if reference is not None:
@@ -88,11 +89,12 @@ def opinions_html(record: dict[str, Any] | None) -> str:
     check = record.get("speech") or {}
     cards = []
     for op in opinions:
-        keys = [k for k in op if k not in ("label", "model", "scale", "domain")]
+        keys = [k for k in op if k not in ("label", "model", "scale", "domain", "scored_s")]
+        part = f" · first {op['scored_s']:.0f} s" if op.get("scored_s") else ""
         cells = "".join(f"<span class='mmmos-peer-score'><b>{esc(k)}</b> {op[k]:.2f}</span>" for k in keys)
         cards.append(f"<div class='mmmos-peer'><div class='mmmos-peer-title'>{esc(op['label'])}</div>"
                      f"<div>{cells}</div><div class='mmmos-peer-note'>scale {esc(op['scale'])} · "
-                     f"{esc(op['domain'])} · not part of the MMMOS scores</div></div>")
+                     f"{esc(op['domain'])}{part} · not part of the MMMOS scores</div></div>")
     if not cards:
         if check and not check.get("is_speech"):
             return ("<div class='mmmos-peer-none'>Second opinions: none for this clip (DNSMOS rates speech only, "

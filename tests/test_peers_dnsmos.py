@@ -71,3 +71,10 @@ def test_cli_adds_a_dnsmos_reference_block(clips, capsys):
     record = json.loads(capsys.readouterr().out.splitlines()[0])
     assert record["reference"]["model"] == "dnsmos"
     assert 1.0 <= record["reference"]["OVRL"] <= 5.0
+
+
+def test_a_capped_score_says_how_much_was_heard(peer, ljspeech):
+    capped = peer.score([ljspeech], max_s=5.0)[0]
+    assert capped.to_record()["scored_s"] == 5.0
+    whole = peer.score([ljspeech], max_s=60.0)[0]  # the clip is shorter than the cap: scored whole, nothing said
+    assert "scored_s" not in whole.to_record() and whole["OVRL"] == pytest.approx(3.30, abs=0.05)

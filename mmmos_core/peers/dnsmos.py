@@ -47,14 +47,18 @@ class PeerScores:
     scores: dict[str, float]
     scale: tuple[float, float]
     domain: str
+    scored_s: float | None = None  # seconds from the start that were scored, when not the whole clip
 
     def __getitem__(self, key: str) -> float:
         return self.scores[key]
 
     def to_record(self) -> dict[str, Any]:
         """The ``reference`` block of a `mmmos predict` record."""
-        return {"model": self.model, "scale": f"{self.scale[0]:g}-{self.scale[1]:g}", "domain": self.domain,
-                **{k: round(v, 6) for k, v in self.scores.items()}}
+        record = {"model": self.model, "scale": f"{self.scale[0]:g}-{self.scale[1]:g}", "domain": self.domain,
+                  **{k: round(v, 6) for k, v in self.scores.items()}}
+        if self.scored_s is not None:
+            record["scored_s"] = round(self.scored_s, 3)
+        return record
 
 
 def _package():
@@ -92,19 +96,25 @@ class DNSMOSPeer:
         return {"name": self.name, "package": PACKAGE_PIN, "license": LICENSE,
                 "scale": f"{SCALE[0]:g}-{SCALE[1]:g}", "domain": DOMAIN}
 
-    def score_one(self, audio: Audio) -> PeerScores:
+    def score_one(self, audio: Audio, max_s: float | None = None) -> PeerScores:
+        """``max_s``: score only the first seconds. The package slides its 9 s window by 1 s, so a
+        10-minute file costs ~590 passes (over a minute on 2 cores): the app caps it and says so."""
         samples = audio.resampled(SAMPLE_RATE)
+        cut = max_s is not None and samples.size > max_s * SAMPLE_RATE
+        if cut:
+            samples = samples[: int(max_s * SAMPLE_RATE)]
         if samples.size < SAMPLE_RATE // 10:
             raise AudioInputError(audio.source, "too short for DNSMOS (under 0.1 s)")
         # The package refuses samples outside [-1, 1]; a loud float file is clipped, as playback would.
         samples = np.clip(samples, -1.0, 1.0).astype(np.float32)
         out = self.model(samples, SAMPLE_RATE, False)
         scores = {"OVRL": out["ovrl_mos"], "SIG": out["sig_mos"], "BAK": out["bak_mos"], "P808": out["p808_mos"]}
-        return PeerScores(self.name, {k: float(v) for k, v in scores.items()}, SCALE, DOMAIN)
+        return PeerScores(self.name, {k: float(v) for k, v in scores.items()}, SCALE, DOMAIN,
+                          float(max_s) if cut else None)
 
-    def score(self, audios: list[Audio]) -> list[PeerScores]:
+    def score(self, audios: list[Audio], max_s: float | None = None) -> list[PeerScores]:
         """Scores of already decoded clips (the ensemble's own `Audio`, so both hear the same samples)."""
-        return [self.score_one(a) for a in audios]
+        return [self.score_one(a, max_s) for a in audios]
 
 
 def load_dnsmos(path=None, device=None) -> DNSMOSPeer:
