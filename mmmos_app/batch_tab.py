@@ -18,6 +18,8 @@ from .common import api_record
 
 # Clips decoded and scored together: the encoders batch them, progress moves between chunks.
 BATCH_CHUNK = 4
+SORT_DESCENDING = "highest first"
+SORT_ASCENDING = "lowest first"
 
 
 class BatchTab:
@@ -62,9 +64,17 @@ class BatchTab:
         return (table, gr.DownloadButton(value=str(out / "mmmos_scores.csv"), visible=True),
                 gr.DownloadButton(value=str(out / "mmmos_scores.jsonl"), visible=True))
 
+    @staticmethod
+    def sort_batch(table: pd.DataFrame | None, column: str | None, order: str):
+        """The table sorted on one column; empty cells (failed files) last either way."""
+        if table is None or len(table) == 0 or not column or column not in table.columns:
+            return gr.skip()
+        return table.sort_values(column, ascending=order == SORT_ASCENDING, na_position="last", kind="stable")
+
     def _batch_tab(self):
         gr.Markdown(f"Score up to {self.settings.max_batch} files at once (each at most "
-                    f"{self.settings.max_upload_mb} MB). Click a column header to sort.")
+                    f"{self.settings.max_upload_mb} MB). Sort the table with *Sort by* just above it; "
+                    "a file that could not be scored keeps its row, with the reason in full in the last column.")
         with gr.Row():
             files = gr.File(file_count="multiple", file_types=["audio"], label="Audio files", elem_id="batch-files",
                             scale=3)
@@ -72,12 +82,20 @@ class BatchTab:
                 run = gr.Button("Score all", variant="primary", elem_id="batch-btn")
                 csv_dl = gr.DownloadButton("Download CSV", visible=False)
                 jsonl_dl = gr.DownloadButton("Download JSONL", visible=False)
+        with gr.Row(elem_id="batch-sort"):
+            sort_by = gr.Dropdown(views.BATCH_HEADERS[:-1], value=None, label="Sort by", min_width=160)
+            order = gr.Radio([SORT_DESCENDING, SORT_ASCENDING], value=SORT_DESCENDING, label="Order", min_width=200)
+        # wrap: the error column shows the whole reason, not its first words
         table = gr.Dataframe(headers=views.BATCH_HEADERS, interactive=False, label="Scores, one row per clip",
-                             elem_id="batch-table", show_search="search")
+                             elem_id="batch-table", show_search="search", wrap=True,
+                             column_widths=["22%", "7%", "7%", "7%", "7%", "9%", "8%", "9%", "24%"])
         with gr.Accordion("JSON records", open=False):
             records = gr.JSON()
         run.click(self.predict_batch, [files], [records], api_name="predict_batch", concurrency_id="model",
                   concurrency_limit=self.settings.concurrency).success(
             self.render_batch, [records], [table, csv_dl, jsonl_dl], api_visibility="private", concurrency_limit=None)
+        for trigger in (sort_by.change, order.change):
+            trigger(self.sort_batch, [table, sort_by, order], [table], api_visibility="private",
+                    concurrency_limit=None)
 
 

@@ -21,6 +21,7 @@ from mmmos_core.settings import AppSettings
 from mmmos_core.studies.playlists import SessionManager
 from mmmos_core.studies.ratings import RatingsStore
 
+from .ab_tab import ABTab
 from .about_tab import AboutTab
 from .batch_tab import BatchTab
 from .common import CSS, esc
@@ -29,7 +30,7 @@ from .listening_tab import ListeningTab
 from .predict_tab import PredictTab
 
 
-class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
+class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
     """State shared by all visitors: the model, the ratings store and the open listening sessions."""
 
     def __init__(self, settings: AppSettings, model=None):
@@ -101,6 +102,8 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
             with gr.Tabs():
                 with gr.Tab("Predict", id="predict"):
                     self._predict_tab()
+                with gr.Tab("A/B", id="ab"):
+                    self._ab_tab()
                 with gr.Tab("Batch", id="batch"):
                     self._batch_tab()
                 with gr.Tab("Listening test", id="listen"):

@@ -16,15 +16,15 @@ def load_model(spec=None, *, device=None, max_duration_s=DEFAULT_MAX_DURATION_S,
 
     Every run-time option is given here, none is set on the model afterwards:
     ``max_duration_s`` refuses longer clips (None: no limit); ``reference`` is a peer scored
-    beside the ensemble on the same decoded audio, loaded or by name (``audiobox``, from
-    ``reference_path`` or the usual places).
+    beside the ensemble on the same decoded audio, loaded or by name (``audiobox``, ``dnsmos``;
+    from ``reference_path`` or the usual places).
     """
     from .model import registry
 
     if isinstance(reference, str):
-        from .peers.audiobox import load_reference
+        from .peers import load_peer
 
-        reference = load_reference(reference, reference_path, device=device)
+        reference = load_peer(reference, reference_path, device=device)
     return registry.load_model(spec, device=device, max_duration_s=max_duration_s, reference=reference)
 
 

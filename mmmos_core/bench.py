@@ -175,8 +175,31 @@ def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_sta
     return result
 
 
+def visitor_bench(spec: str, device: str | None) -> dict[str, float]:
+    """The Predict tab's long paths, one timed run each after a warm-up:
+    ``timeline_10min_s``: a 10-minute probe (44.1 kHz) scored with its timeline, in chunks as the app does;
+    ``ab_pair_s``: two fresh 10 s probes scored with timelines and compared (the /compare_clips work)."""
+    from mmmos_core import load_model
+
+    from .ab import compare_records
+    from .model.audio import load_audio
+    from .model.timeline import predict_timeline
+
+    model = load_model(spec, device=device, max_duration_s=None)
+    model.predict(probe_clip(seed=99), timeline=True)  # warm-up
+    long = load_audio(probe_clip(seconds=600.0, seed=1), max_duration_s=None)
+    t = time.perf_counter()
+    predict_timeline(model, long)
+    timeline_s = time.perf_counter() - t
+    t = time.perf_counter()
+    a, b = (model.predict(probe_clip(seed=s), timeline=True).to_record() for s in (2, 3))  # new seeds: no cache hits
+    compare_records(a, b)
+    return {"timeline_10min_s": round(timeline_s, 3), "ab_pair_s": round(time.perf_counter() - t, 3)}
+
+
 def main_json(spec: str, runs: int, device: str | None, engine: str) -> str:
     result = run_bench(spec, runs, device)
+    result.update(visitor_bench(spec, device))
     if engine == "ray":
         from .batch.ray_engine import ray_bench
 

@@ -37,7 +37,11 @@ def cmd_predict(args) -> int:
     to_file = args.output not in (None, "-")
     if args.reference_path and not args.reference:
         args.reference = "audiobox"  # the one peer with a checkpoint path: a path alone says which is meant
+    if args.engine == "ray" and args.reference not in (None, "audiobox"):
+        raise MMMOSError(f"--engine ray supports --reference audiobox only, not {args.reference}")
     if args.engine == "ray":
+        if args.timeline:
+            raise MMMOSError("--timeline runs on the local engine (one record per clip with its windows)")
         if not to_file:
             raise MMMOSError("--engine ray needs --output FILE (results are written in resumable parts)")
         from .batch.ray_engine import run_ray_predict
@@ -51,6 +55,10 @@ def cmd_predict(args) -> int:
 
         model = load_model(args.model, device=args.device, max_duration_s=args.max_duration,
                            reference=args.reference, reference_path=args.reference_path)
+        if args.timeline:
+            from .batch.timeline import run_timeline_predict
+
+            return 1 if run_timeline_predict(items, model, args.output) else 0
         # To a file: written in parts and merged atomically, so a rerun into the same file resumes.
         # To standard output: each record as soon as it is scored.
         summary = run_local_predict(items, args.output if to_file else None, model, batch_size=args.batch_size,
@@ -230,6 +238,39 @@ def cmd_info(args) -> int:
     return 0
 
 
+# ---- compare-clips ---------------------------------------------------------------
+def cmd_compare_clips(args) -> int:
+    """`mmmos compare-clips A B [--json]`: the logic is `mmmos_core.ab`."""
+    from mmmos_core import load_model
+
+    from .ab import compare_clips
+
+    model = load_model(args.model, device=args.device, max_duration_s=args.max_duration)
+    ra, rb, comparison = compare_clips(model, args.a, args.b)
+    for r in (ra, rb):
+        if r.get("error"):
+            print(f"mmmos: {r['error']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"a": ra, "b": rb, "comparison": comparison.to_record() if comparison else None}))
+    elif comparison is not None:
+        print(f"A = {comparison.a}\nB = {comparison.b}\nmodel {comparison.model}")
+        for d in comparison.axes:
+            print(f"  {d.sentence}")
+    return 0 if comparison is not None else 1
+
+
+def _add_compare_clips(sub) -> None:
+    """Registers `compare-clips` on the `mmmos` command line."""
+    p = sub.add_parser("compare-clips", help="A/B: score two clips and say per axis how they differ")
+    p.add_argument("a", help="clip A (e.g. before processing)")
+    p.add_argument("b", help="clip B (e.g. after processing)")
+    p.add_argument("--json", action="store_true", help="both records and the comparison as one JSON object")
+    p.add_argument("--model", default="lite")
+    p.add_argument("--device", default=None)
+    p.add_argument("--max-duration", type=float, default=600.0, help="seconds; longer inputs are rejected")
+    p.set_defaults(func=cmd_compare_clips)
+
+
 # ---- parser ----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mmmos", description="Predict PQ, PC, CE and CU (1-10) for any audio.")
@@ -248,9 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--num-workers", type=int, default=2, help="ray: model replicas (actors)")
     pr.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per actor")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
-    pr.add_argument("--reference", choices=["audiobox"], default=None,
-                    help="also score with Meta's Audiobox Aesthetics (needs requirements-audiobox.txt); "
-                         "adds a 'reference' block to each record")
+    pr.add_argument("--reference", choices=["audiobox", "dnsmos"], default=None,
+                    help="also score with a peer model, added as a 'reference' block to each record: "
+                         "'audiobox' (Meta's Audiobox Aesthetics, 1-10, needs requirements-audiobox.txt) or "
+                         "'dnsmos' (Microsoft's DNSMOS SIG/BAK/OVRL/P808, 1-5, speech only, offline)")
+    pr.add_argument("--timeline", action="store_true",
+                    help="add each clip's 'windows' (start, end, four scores, member spread); JSONL only")
     pr.add_argument("--reference-path", default=None,
                     help="the reference's checkpoint.pt (or its folder); default: $MMMOS_HOME/reference/"
                          "audiobox-aesthetics, then the Hugging Face cache")
@@ -323,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--device", default=None)
     be.add_argument("--engine", choices=["local", "ray"], default="local")
     be.set_defaults(func=cmd_bench)
+
+
+    _add_compare_clips(sub)
 
     inf = sub.add_parser("info", help="describe a model")
     inf.add_argument("--model", default="lite")

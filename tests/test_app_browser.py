@@ -74,6 +74,7 @@ def test_upload_a_clip_and_see_the_radar(page, clips):
     radar.wait_for()
     assert radar.locator(".scatterlayer .trace").count() == 5  # four members and the ensemble mean
     assert "ensemble mean" in radar.inner_text() and "more ≠ better" in radar.inner_text()
+    page.get_by_text("The members, one by one").click()  # the numbers are one click away
     page.locator("#spread .js-plotly-plot").wait_for()
     assert "test-logmel" in page.locator("body").inner_text()  # which model scored it is always on screen
     page.get_by_text("members as min–max band").click()

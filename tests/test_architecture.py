@@ -16,7 +16,7 @@ LAYERS = (
     {"tables"},
     {"labels", "encoders"},
     {"model"},
-    {"peers"},
+    {"peers", "ab"},
     {"batch", "training", "lite", "views"},
     {"studies"},
     {"settings", "bench"},

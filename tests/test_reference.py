@@ -320,21 +320,23 @@ def test_app_shows_the_reference_beside_the_ensemble(checkpoint, logmel_model_di
     with running_app(tmp_path / "app", logmel_model_dir, clips[:3],
                      env={"MMMOS_REFERENCE_PATH": str(checkpoint)}) as server:
         client = Client(server.url, verbose=False)
-        plain = client.predict(handle_file(str(clips[0])), api_name="/predict")  # the one-argument call still works
-        assert "reference" not in plain and "reference_unavailable" not in plain
+        # Its checkpoint is here, so Predict shows it by itself: no box to tick, same record either way.
+        plain = client.predict(handle_file(str(clips[0])), api_name="/predict")
         record = client.predict(handle_file(str(clips[0])), True, api_name="/predict")
         assert record["file"] == clips[0].name
         assert all(record["reference"][a] == pytest.approx(expected[a], abs=2e-6) for a in AXES)
-        assert {a: record[a] for a in AXES} == {a: plain[a] for a in AXES}
+        assert {a: record[a] for a in AXES} == {a: plain[a] for a in AXES} and plain["reference"] == record["reference"]
+        (opinion,) = [o for o in record["second_opinions"] if o["model"] == "audiobox-aesthetics"]
+        assert opinion["scale"] == "1-10" and opinion["PQ"] == record["reference"]["PQ"]
         info = client.predict(api_name="/model_info")
         assert info["reference"]["status"] == "loaded" and "CC-BY-4.0" in info["reference"]["license"]
 
-        radar, _, table, note = server.app.render_prediction(record, "members as lines")
+        _, radar, _, opinions, _, _ = server.app.render_prediction(record, "members as lines")
         names = [t.name for t in radar.data]
         assert "audiobox-aesthetics (reference)" in names and "ensemble mean" in names
         ref_trace = radar.data[names.index("audiobox-aesthetics (reference)")]
         assert list(ref_trace.r[:4]) == [record["reference"][a] for a in AXES]
-        assert "audiobox-aesthetics" in note and f"{record['reference']['PQ']:.2f}" in note
+        assert "Audiobox Aesthetics" in opinions and f"{record['reference']['PQ']:.2f}" in opinions
         assert "CC-BY-4.0" in server.app._about()
 
 
@@ -349,6 +351,9 @@ def test_app_without_the_reference_shows_a_note_not_an_error(tmp_path, monkeypat
         assert "reference" not in record and all(1 <= record[a] <= 10 for a in AXES)
         why = record["reference_unavailable"]
         assert ("hf download facebook/audiobox-aesthetics" in why) if HAVE_PACKAGE else ("pip install" in why)
-        note = server.app.render_prediction(record, "members as lines")[3]
-        assert note.startswith("Reference model not available") and why in note
+        # The page offers nothing that cannot run and never shows the developer's message: About has one line.
+        assert not any(o["model"] == "audiobox-aesthetics" for o in record["second_opinions"])
+        panel = server.app.render_prediction(record, "members as lines")[3]
+        assert why not in panel and "hf download" not in panel
+        assert "Not set up here" in server.app._about() and "hf download" not in server.app._about()
         assert "unavailable" in server.app.api_model_info()["reference"]["status"]

@@ -85,3 +85,78 @@ def test_rater_figure_marks_flagged_raters():
     fig = rater_figure(["a", "b"], [0.8, float("nan")], [False, True], 0.25)
     assert list(fig.data[0].y) == [0.8, 0.0]
     assert fig.data[0].marker.color[0] != fig.data[0].marker.color[1]
+
+
+# ---- plain words, context strip (Predict for visitors) -------------------------------
+def _record(scores, member_std, flags=(), name="clip.wav", members=6):
+    from mmmos_core.axes import AXES as _AXES
+
+    return {"file": name, **dict(zip(_AXES, scores)), "flags": list(flags), "duration_s": 3.0,
+            "members": [{"name": f"m{k}"} for k in range(members)],
+            "spread": {a: {"std": s, "min": 0.0, "max": 0.0} for a, s in zip(_AXES, member_std)}}
+
+
+def test_agreement_is_said_in_words_and_names_the_uncertain_axis():
+    from mmmos_core.views.words import agreement_sentence
+
+    assert agreement_sentence(_record([5, 5, 5, 5], [0.1, 0.2, 0.3, 0.1])).startswith(
+        "The 6 members agree closely on all four axes")
+    text = agreement_sentence(_record([5, 5, 5, 5], [0.1, 0.2, 0.9, 0.5]))
+    assert "Members disagree on CE (±0.9): treat it as uncertain." in text
+    assert "roughly agree on CU" in text and "agree closely on PQ and PC" in text
+
+
+def test_member_names_read_as_words():
+    from mmmos_core.views.words import member_label_from_name, member_labels
+
+    assert member_label_from_name("acoustic-blstm_t-utmos") == "BLSTM scoring each step, UTMOS loss"
+    assert member_label_from_name("acoustic-blstm-ccc") == "BLSTM, CCC loss"
+    assert member_label_from_name("m0-mlp") == "m0-mlp"
+    labels = member_labels([{"name": "a", "aggregator": "mlp", "loss": "ccc", "encoders": ["wavlm"]},
+                            {"name": "b", "aggregator": "mlp", "loss": "ccc", "encoders": ["wavlm", "muq"]}])
+    assert labels == {"a": "WavLM · MLP, CCC loss", "b": "WavLM + MuQ · MLP, CCC loss"}
+    twins = member_labels([{"name": n, "aggregator": "mlp", "loss": "utmos", "encoders": ["logmel"]} for n in "xyz"])
+    assert list(twins.values()) == ["MLP, UTMOS loss #1", "MLP, UTMOS loss #2", "MLP, UTMOS loss #3"]
+
+
+def test_every_flag_gets_a_badge_with_a_sentence():
+    from mmmos_core.views.words import badges
+
+    found = badges(_record([1.5, 2, 1.2, 1.3], [0.1] * 4, flags=["silent", "short_padded", "clipped", "low_level"]))
+    assert [b.title for b in found] == ["Silent", "Very short", "Clipped source", "Very low level"]
+    assert all(b.sentence.endswith(".") and b.severity == "warn" for b in found)
+
+
+def test_signal_flags_spot_clipping_low_level_and_long_audio():
+    import numpy as _np
+
+    from mmmos_core.model.audio import load_audio
+    from mmmos_core.views.words import signal_flags
+
+    t = _np.arange(16000 * 12) / 16000
+    tone = _np.sin(2 * _np.pi * 220 * t).astype(_np.float32)
+    assert signal_flags(load_audio((16000, _np.clip(3 * tone, -1, 1)))) == ["clipped", "windowed"]
+    assert signal_flags(load_audio((16000, 0.001 * tone[:16000]))) == ["low_level"]
+    assert signal_flags(load_audio((16000, 0.3 * tone[:16000]))) == []
+
+
+def test_context_strip_places_a_clip_among_the_examples():
+    from mmmos_core.views.context import context_strip
+
+    refs = [_record([2, 2, 2, 2], [0] * 4, name="noise_burst.wav"), _record([6, 3, 5, 5], [0] * 4,
+                                                                            name="speech_clean_audiobook.wav"),
+            _record([8, 8, 8, 8], [0] * 4, name="orchestra.wav"), _record([6.1, 2, 2, 2], [0] * 4, name="clip.wav")]
+    strip = context_strip(_record([6.1, 4, 4, 4], [0] * 4), refs)
+    pq = strip[0]
+    assert (pq.axis, pq.below, pq.total, pq.nearest) == ("PQ", 2, 3, "speech clean audiobook")  # itself left out
+    assert pq.sentence() == "PQ 6.1: above 2 of 3 examples; closest: speech clean audiobook (6.0)"
+    assert context_strip(_record([5] * 4, [0] * 4), []) == []
+
+
+def test_radar_values_sit_in_the_axis_labels_not_on_the_polygon():
+    from mmmos_core.views.figures import radar_figure
+
+    fig = radar_figure(_record([1.2, 2.2, 1.5, 1.3], [0.1] * 4) | {"members": []})
+    assert all(trace.mode is None or "text" not in trace.mode for trace in fig.data)
+    assert [t.split("<br>")[0] for t in fig.data[-1].theta[:4]] == ["<b>PQ</b> <b>1.2</b>", "<b>PC</b> <b>2.2</b>",
+                                                                    "<b>CE</b> <b>1.5</b>", "<b>CU</b> <b>1.3</b>"]

@@ -27,6 +27,7 @@ from .cache import EmbeddingCache
 from .features import ClipFeatures, WindowSettings, extract_features
 from .member import FeatureBatch, Member, MemberConfig
 from .results import Prediction
+from .timeline import attach_windows
 
 MANIFEST = "mmmos.json"
 FORMAT_VERSION = 1
@@ -190,17 +191,25 @@ class MMMOSModel(nn.Module):
         return self.denormalise(z)
 
     def predict(self, x: AudioLike, *, name: str | None = None, start_time: float | None = None,
-                end_time: float | None = None) -> Prediction:
-        """Score one clip. Raises `AudioInputError` for input that cannot be scored."""
+                end_time: float | None = None, timeline: bool = False) -> Prediction:
+        """Score one clip. Raises `AudioInputError` for input that cannot be scored.
+        ``timeline``: also give each window's scores as ``Prediction.windows``."""
         audio = self.load(x, name, start_time, end_time)
-        return self.predict_audio([audio])[0]
+        return self.predict_audio([audio], timeline=timeline)[0]
 
-    def predict_audio(self, audios: list[Audio]) -> list[Prediction]:
-        clips = [self.features(a) for a in audios]
+    def predict_audio(self, audios: list[Audio], timeline: bool = False) -> list[Prediction]:
+        return self.predict_features(audios, [self.features(a) for a in audios], timeline=timeline)
+
+    def predict_features(self, audios: list[Audio], clips: list[ClipFeatures],
+                         timeline: bool = False) -> list[Prediction]:
+        """Predictions from features already extracted (`mmmos_core.model.timeline` extracts them in
+        chunks, with progress)."""
         scores = self.member_scores(clips).cpu().numpy()  # [M, C, 4]
         predictions = [Prediction.from_member_scores(a.source, self.name, self.member_names, scores[:, i, :],
                                                      a.duration_s, a.flags, self.config.note)
                        for i, a in enumerate(audios)]
+        if timeline:
+            attach_windows(self, clips, predictions)
         if self.reference is not None:
             for prediction, reference in zip(predictions, self.reference.score(audios)):
                 prediction.reference = reference

@@ -27,6 +27,28 @@ class ReferenceScores:
 
 
 @dataclass
+class PeerScores:
+    """A peer's scores for one clip, on the peer's own scale, under the peer's own names."""
+
+    model: str
+    scores: dict[str, float]
+    scale: tuple[float, float]
+    domain: str
+    scored_s: float | None = None  # seconds from the start that were scored, when not the whole clip
+
+    def __getitem__(self, key: str) -> float:
+        return self.scores[key]
+
+    def to_record(self) -> dict[str, Any]:
+        """The ``reference`` block of a `mmmos predict` record."""
+        record = {"model": self.model, "scale": f"{self.scale[0]:g}-{self.scale[1]:g}", "domain": self.domain,
+                  **{k: round(v, 6) for k, v in self.scores.items()}}
+        if self.scored_s is not None:
+            record["scored_s"] = round(self.scored_s, 3)
+        return record
+
+
+@dataclass
 class AxisSpread:
     std: float
     min: float
@@ -40,6 +62,20 @@ class MemberScores:
 
 
 @dataclass
+class WindowScores:
+    """One window of a long clip's timeline: its span, the ensemble mean and the members' std per axis."""
+
+    start: float
+    end: float
+    scores: dict[str, float]
+    spread: dict[str, float]
+
+    def to_record(self) -> dict[str, Any]:
+        return {"start": round(self.start, 4), "end": round(self.end, 4),
+                **{a: round(self.scores[a], 6) for a in AXES}, "spread": {a: round(self.spread[a], 6) for a in AXES}}
+
+
+@dataclass
 class Prediction:
     path: str
     model: str
@@ -49,7 +85,8 @@ class Prediction:
     duration_s: float
     flags: list[str] = field(default_factory=list)
     model_note: str = ""
-    reference: ReferenceScores | None = None  # the optional peer model's scores, never in the mean
+    reference: ReferenceScores | PeerScores | None = None  # the optional peer's scores, never in the mean
+    windows: list[WindowScores] | None = None  # the timeline, when asked for (`predict(..., timeline=True)`)
 
     def __getitem__(self, axis: str) -> float:
         return self.scores[axis]
@@ -79,6 +116,8 @@ class Prediction:
         record["flags"] = list(self.flags)
         if self.reference is not None:
             record["reference"] = self.reference.to_record()
+        if self.windows is not None:
+            record["windows"] = [w.to_record() for w in self.windows]
         return record
 
 

@@ -44,13 +44,52 @@ def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
     return fig
 
 
+def radar_labels(values: Mapping[str, float] | None = None, second: Mapping[str, float] | None = None) -> list[str]:
+    """The axis labels of a radar, carrying the values: next to the axis, never on the polygon, so
+    low scores cannot pile up in the middle. Names are broken over lines so the side labels stay
+    narrow on a phone."""
+    labels = []
+    for a in AXES:
+        head = f"<b>{a}</b>"
+        if values is not None and second is not None:
+            head += f" <b>{values[a]:.1f}</b> | <b>{second[a]:.1f}</b>"
+        elif values is not None:
+            head += f" <b>{values[a]:.1f}</b>"
+        name = AXIS_NAMES[a].replace(" ", "<br>")
+        labels.append(head + "<br>" + name + ("<br><span style='font-size:10px'><i>more ≠ better</i></span>"
+                                             if a == "PC" else ""))
+    return labels
+
+
+def _polar_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
+    fig.update_layout(polar=dict(
+        radialaxis=dict(range=[SCALE_MIN, SCALE_MAX], tickvals=[2, 4, 6, 8, 10], angle=45, tickangle=45,
+                        gridcolor="#d9dde3", tickfont=dict(size=10, color="#666")),
+        angularaxis=dict(direction="clockwise", rotation=90, gridcolor="#d9dde3", tickfont=dict(size=12)),
+        bgcolor="white"))
+    _layout(fig, title, height)
+    # Side margins in pixels hold the PC and CU labels at any width; the legend sits below the CE
+    # label, centred (beside the chart it covered CE at 390 px).
+    fig.update_layout(margin=dict(l=84, r=84, t=64 if title else 40, b=64),
+                      legend=dict(orientation="h", yanchor="top", y=-0.16, x=0.5, xanchor="center"))
+    return fig
+
+
+def short_title(text: str, limit: int = 36) -> str:
+    """A file name that fits a phone-width chart title: the middle gives way, the extension stays."""
+    return text if len(text) <= limit else text[: limit // 2 - 1] + "…" + text[-(limit // 2 - 1):]
+
+
 def radar_figure(prediction: Prediction | Mapping[str, Any], members: str = "lines",
-                 title: str | None = None, height: int = 460) -> go.Figure:
+                 title: str | None = None, height: int = 460,
+                 member_names: Mapping[str, str] | None = None) -> go.Figure:
     """Ensemble mean on the 1-10 scale with the members as thin lines (``lines``) or their min-max
-    band (``band``), so disagreement between members is visible at a glance."""
+    band (``band``), so disagreement between members is visible at a glance. The values sit in
+    the axis labels (`radar_labels`). ``member_names``: readable labels for the hover."""
     rec = _as_record(prediction)
-    theta = [f"<b>{a}</b><br>{AXIS_NAMES[a]}" + ("<br><i>more ≠ better</i>" if a == "PC" else "") for a in AXES]
+    theta = radar_labels(rec)
     closed = theta + theta[:1]
+    names = member_names or {}
 
     def loop(values: Sequence[float]) -> list[float]:
         return list(values) + [values[0]]
@@ -65,10 +104,11 @@ def radar_figure(prediction: Prediction | Mapping[str, Any], members: str = "lin
                                       name="member min–max", hoverinfo="skip"))
     else:
         for k, m in enumerate(rec.get("members", [])):
+            label = names.get(m["name"], m["name"])
             fig.add_trace(go.Scatterpolar(
-                r=loop([m[a] for a in AXES]), theta=closed, mode="lines", name="members" if k == 0 else m["name"],
+                r=loop([m[a] for a in AXES]), theta=closed, mode="lines", name="members" if k == 0 else label,
                 legendgroup="members", showlegend=k == 0, line=dict(color=MEMBER_COLOR, width=1.3),
-                hovertemplate=f"{m['name']}<br>%{{theta}}: %{{r:.2f}}<extra></extra>"))
+                hovertemplate=f"{label}<br>%{{theta}}: %{{r:.2f}}<extra></extra>"))
     ref = rec.get("reference")
     if isinstance(ref, Mapping) and all(a in ref for a in AXES):
         # Dashed and drawn under the mean: a second opinion, not part of the ensemble.
@@ -77,23 +117,17 @@ def radar_figure(prediction: Prediction | Mapping[str, Any], members: str = "lin
             line=dict(color=REFERENCE_COLOR, width=2, dash="dash"), marker=dict(size=6, color=REFERENCE_COLOR),
             hovertemplate=f"%{{theta}}: %{{r:.2f}}<extra>{ref['model']}</extra>"))
     fig.add_trace(go.Scatterpolar(
-        r=loop([rec[a] for a in AXES]), theta=closed, mode="lines+markers+text", name="ensemble mean",
+        r=loop([rec[a] for a in AXES]), theta=closed, mode="lines+markers", name="ensemble mean",
         line=dict(color=MEAN_COLOR, width=3), marker=dict(size=8, color=MEAN_COLOR),
-        text=[f"{rec[a]:.1f}" for a in AXES] + [""], textposition="top center",
-        textfont=dict(color=MEAN_COLOR, size=14), hovertemplate="%{theta}: %{r:.2f}<extra>mean</extra>"))
-    fig.update_layout(polar=dict(
-        radialaxis=dict(range=[SCALE_MIN, SCALE_MAX], tickvals=[2, 4, 6, 8, 10], angle=45, tickangle=45,
-                        gridcolor="#d9dde3", tickfont=dict(size=10, color="#666")),
-        angularaxis=dict(direction="clockwise", rotation=90, gridcolor="#d9dde3"), bgcolor="white"))
-    _layout(fig, title, height)
-    fig.update_layout(legend=dict(orientation="v", yanchor="bottom", y=0.0, x=1.0, xanchor="right"))
-    return fig
+        hovertemplate="%{theta}: %{r:.2f}<extra>mean</extra>"))
+    return _polar_layout(fig, title, height)
 
 
 def spread_figure(prediction: Prediction | Mapping[str, Any], title: str | None = None,
-                  height: int = 360) -> go.Figure:
+                  height: int = 360, member_names: Mapping[str, str] | None = None) -> go.Figure:
     """Per axis: every member as a point, the min-max range as a bar, the ensemble mean as a diamond."""
     rec = _as_record(prediction)
+    names = member_names or {}
     members = rec.get("members", [])
     x = np.arange(len(AXES), dtype=float)
     fig = go.Figure()
@@ -106,12 +140,12 @@ def spread_figure(prediction: Prediction | Mapping[str, Any], title: str | None 
     for k, m in enumerate(members):
         fig.add_trace(go.Scatter(
             x=x + rng.uniform(-0.1, 0.1, len(AXES)), y=[m[a] for a in AXES], mode="markers",
-            name="members" if k == 0 else m["name"], legendgroup="members", showlegend=k == 0,
-            marker=dict(size=9, color=MEMBER_COLOR, line=dict(width=1, color="white")),
-            hovertemplate=f"{m['name']}: %{{y:.2f}}<extra></extra>"))
+            name="members" if k == 0 else names.get(m["name"], m["name"]), legendgroup="members",
+            showlegend=k == 0, marker=dict(size=9, color=MEMBER_COLOR, line=dict(width=1, color="white")),
+            hovertemplate=f"{names.get(m['name'], m['name'])}: %{{y:.2f}}<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=x, y=[rec[a] for a in AXES], mode="markers+text", name="ensemble mean",
-        marker=dict(symbol="diamond", size=13, color=MEAN_COLOR), text=[f"  {rec[a]:.2f}" for a in AXES],
+        marker=dict(symbol="diamond", size=13, color=MEAN_COLOR), text=[f"  {rec[a]:.1f}" for a in AXES],
         textposition="middle right", textfont=dict(color=MEAN_COLOR), hovertemplate="mean %{y:.2f}<extra></extra>"))
     fig.update_yaxes(range=[SCALE_MIN - 0.3, SCALE_MAX + 0.3], dtick=1, gridcolor="#eceff3", title="score (1–10)")
     fig.update_xaxes(tickvals=list(x), ticktext=[axis_label(a, short=True) if a != "PC" else "PC (more ≠ better)"
@@ -130,21 +164,7 @@ def score_rows(prediction: Prediction | Mapping[str, Any]) -> list[list[Any]]:
     return rows
 
 
-SCORE_HEADERS = ["axis", "name", "mean", "std", "min", "max"]
-
-
-def reference_markdown(record: Mapping[str, Any] | None) -> str:
-    """One line under the plots: the reference model's four scores next to the ensemble mean,
-    or why it is missing; empty when the reference was not asked for."""
-    if not record:
-        return ""
-    ref = record.get("reference")
-    if isinstance(ref, Mapping):
-        cells = " · ".join(f"**{a}** {ref[a]:.2f} (ensemble {record[a]:.2f})" for a in AXES)
-        return f"Reference **{ref['model']}**: {cells}. Shown for comparison; not part of the ensemble."
-    if record.get("reference_unavailable"):
-        return f"Reference model not available: {record['reference_unavailable']}"
-    return ""
+SCORE_HEADERS = ["axis", "name", "score", "members' std", "lowest member", "highest member"]
 
 
 def _range(*arrays: np.ndarray) -> list[float]:
@@ -196,7 +216,7 @@ def rater_figure(raters: Sequence[str], mean_corr: Sequence[float], flagged: Seq
     return _layout(fig, title, 360)
 
 
-BATCH_HEADERS = ["file", *AXES, "max member spread", "duration (s)", "flags", "error"]
+BATCH_HEADERS = ["file", *AXES, "members' widest gap", "duration (s)", "flags", "error"]
 
 
 def batch_rows(records: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
