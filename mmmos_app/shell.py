@@ -29,6 +29,23 @@ from .listening_tab import ListeningTab
 from .predict_tab import PredictTab
 
 
+# Gradio copies every upload (and every file it serves) into its temp folder and, left alone,
+# never removes them: distinct uploads grew it by ~330 MB a minute in a load test. Every
+# CACHE_SWEEP_S this app's own temp files older than CACHE_MAX_AGE_S are deleted, so the folder
+# holds at most about half an hour of uploads; examples and playlist clips are not touched.
+CACHE_SWEEP_S, CACHE_MAX_AGE_S = 300, 1800
+# Visitors waiting for a model slot beyond this are told the app is busy instead of queueing for
+# minutes: with one model run at a time, 64 waiting visitors is about a minute of scoring (docs/app.md).
+QUEUE_MAX_SIZE = 64
+
+# Flags a scored clip can carry that the visitor must see next to the scores, not only in the JSON.
+FLAG_NOTES = {
+    "truncated": "the file ends before its header says it should (cut short?); scored on the part that could be read",
+    "header_length_mismatch": "the file holds more audio than its header declares; scored on the declared part",
+    "silent": "the clip is digital silence; its scores mean little",
+}
+
+
 class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
     """State shared by all visitors: the model, the ratings store and the open listening sessions."""
 
@@ -73,7 +90,7 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
     def _score(self, model, path: str):
         name = Path(path).name
         try:
-            return model.predict(path, name=name)
+            prediction = model.predict(path, name=name)
         except AudioInputError as exc:
             problem = exc.problem.replace(str(path), name)  # the upload's temp path means nothing to the user
             raise gr.Error(f"{name}: {problem}", title="Cannot score this file", print_exception=False) from None
@@ -81,6 +98,10 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
             raise gr.Error(f"{name}: {exc}", print_exception=False) from None
         except Exception as exc:  # a decoder or model failure on odd input must not take the app down
             raise gr.Error(f"{name}: could not be scored ({type(exc).__name__}: {exc})") from None
+        for flag in prediction.flags:
+            if flag in FLAG_NOTES:
+                gr.Warning(f"{name}: {FLAG_NOTES[flag]}.", title="Scored with a warning")
+        return prediction
 
     def reference(self):
         """The reference peer (Audiobox Aesthetics), or None with ``reference_error`` saying why."""
@@ -94,7 +115,7 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
 
     def build(self) -> gr.Blocks:
         cfg = self.settings.listening
-        with gr.Blocks(title="MMMOS · audio quality on four axes") as demo:
+        with gr.Blocks(title="MMMOS · audio quality on four axes", delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S)) as demo:
             gr.Markdown("# MMMOS · audio quality on four axes\nProduction Quality, Production Complexity, "
                         "Content Enjoyment and Content Usefulness, each on a 1–10 scale, for speech, music and sound.")
             gr.HTML(self.banner())
@@ -112,7 +133,7 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
             gr.api(self.api_start_session, api_name="start_session", concurrency_limit=None)
             gr.api(self.api_rate, api_name="rate", concurrency_limit=None)
             gr.api(self.api_model_info, api_name="model_info", concurrency_limit=None)
-        demo.queue(default_concurrency_limit=self.settings.concurrency, max_size=256)
+        demo.queue(default_concurrency_limit=self.settings.concurrency, max_size=QUEUE_MAX_SIZE)
         return demo
 
     def api_model_info(self) -> dict:

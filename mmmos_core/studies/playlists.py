@@ -9,6 +9,7 @@ session holds in memory is needed to recover: the CSV is the only truth.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 import secrets
@@ -190,7 +191,8 @@ def parse_scores(values: Mapping[str, Any]) -> dict[str, int]:
             number = float(raw)
         except (TypeError, ValueError):
             raise ListeningError(f"{axis} must be a whole number from 1 to 10, not {raw!r}.") from None
-        if number != int(number) or not SCALE_MIN <= number <= SCALE_MAX:
+        # NaN and Inf fail every comparison below; checked first, int() of them would raise
+        if not math.isfinite(number) or number != int(number) or not SCALE_MIN <= number <= SCALE_MAX:
             raise ListeningError(f"{axis} must be a whole number from 1 to 10, not {raw!r}.")
         scores[axis] = int(number)
     return scores
