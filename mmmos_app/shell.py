@@ -7,6 +7,7 @@ what they share and assembles them into one `gr.Blocks`.
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,13 @@ from .predict_tab import PredictTab
 
 
 # Gradio copies every upload (and every file it serves) into its temp folder and, left alone,
-# never removes them: distinct uploads grew it by ~330 MB a minute in a load test. Every
-# CACHE_SWEEP_S this app's own temp files older than CACHE_MAX_AGE_S are deleted, so the folder
-# holds at most about half an hour of uploads; examples and playlist clips are not touched.
-CACHE_SWEEP_S, CACHE_MAX_AGE_S = 300, 1800
+# never removes them: distinct uploads grew it by ~330 MB a minute in a load test. This app's
+# own temp files older than `upload_cache_max_age_s` (default 30 min) are deleted, swept every
+# sixth of that (at most every 5 min); examples and playlist clips are not touched.
+def cache_sweep(max_age_s: int) -> tuple[int, int]:
+    return max(5, min(300, max_age_s // 6)), max_age_s
+
+
 # Visitors waiting for a model slot beyond this are told the app is busy instead of queueing for
 # minutes: with one model run at a time, 64 waiting visitors is about a minute of scoring (docs/app.md).
 QUEUE_MAX_SIZE = 64
@@ -115,7 +119,7 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
 
     def build(self) -> gr.Blocks:
         cfg = self.settings.listening
-        with gr.Blocks(title="MMMOS · audio quality on four axes", delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S)) as demo:
+        with gr.Blocks(title="MMMOS · audio quality on four axes", delete_cache=cache_sweep(self.settings.upload_cache_max_age_s)) as demo:
             gr.Markdown("# MMMOS · audio quality on four axes\nProduction Quality, Production Complexity, "
                         "Content Enjoyment and Content Usefulness, each on a 1–10 scale, for speech, music and sound.")
             gr.HTML(self.banner())
@@ -133,6 +137,7 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
             gr.api(self.api_start_session, api_name="start_session", concurrency_limit=None)
             gr.api(self.api_rate, api_name="rate", concurrency_limit=None)
             gr.api(self.api_model_info, api_name="model_info", concurrency_limit=None)
+            gr.api(self.api_ratings_status, api_name="ratings_status", concurrency_limit=None)
         demo.queue(default_concurrency_limit=self.settings.concurrency, max_size=QUEUE_MAX_SIZE)
         return demo
 
@@ -144,6 +149,10 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
         if self.model is None:
             return {"loaded": False, "error": self.model_error, "reference": reference}
         return {"loaded": True, **self.model.info(), "reference": reference}
+
+    def api_ratings_status(self) -> dict:
+        """For the experimenter: the ratings file, ratings given but not yet saved, failed writes and the last error."""
+        return asdict(self.store.status())
 
     def launch_kwargs(self) -> dict[str, Any]:
         folders = {str(REPO_ASSETS), str(self.settings.examples_dir)}
