@@ -183,7 +183,10 @@ def _decode(data: Union[str, os.PathLike, bytes], source: str, start_time: float
                 flags.append("truncated")
     except AudioInputError:
         raise
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
+    except sf.LibsndfileError as exc:  # its str() repeats the (possibly temporary) path; the reason is enough
+        reason = (exc.error_string or str(exc)).rstrip(".")
+        raise AudioInputError(source, f"cannot decode as audio ({reason[:1].lower() + reason[1:]})") from None
+    except (RuntimeError, ValueError, TypeError, OSError) as exc:
         raise AudioInputError(source, f"cannot decode as audio ({exc})") from None
     finally:
         if isinstance(handle, io.BytesIO):
