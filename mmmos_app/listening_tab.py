@@ -47,6 +47,8 @@ class ListeningTab:
         welcome = f"Rater **{session.rater_id}** · playlist **{md(session.playlist.name)}**. "
         if session.resumed:
             welcome += f"Welcome back: {session.resumed} of {session.total} clips were already rated and are skipped. "
+            if session.last_saved:  # after a crash the last one may never have been confirmed on screen
+                welcome += f"Your last saved rating was at {session.last_saved['timestamp_utc'][11:19]} UTC. "
         welcome += "Note your rater id to resume later."
         return self._clip_outputs(session, status=welcome)
 

@@ -70,6 +70,9 @@ def test_kill_9_mid_session_loses_no_acknowledged_rating(tmp_path, logmel_model_
             mine = {c for r, c in stored if r == rater_id}
             session = client.predict(rater_id, "", api_name="/start_session")
             assert session["resumed"] == len(mine)  # resumes where they were
+            if mine:  # told which rating was saved last, even if the crash hid its confirmation
+                last = [c for r, c in stored if r == rater_id][-1]
+                assert session["last_saved"]["clip_id"] == last
             assert session["clip"]["clip_id"] not in mine
             client.predict(session["session_id"], session["clip"]["clip_id"], 6, 6, 6, 6, "", api_name="/rate")
     frame = pd.read_csv(ratings)  # the file parses, torn row or not

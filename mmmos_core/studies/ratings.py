@@ -277,6 +277,12 @@ class RatingsStore:
     def rated_clips(self, rater_id: str, playlist: str) -> set[str]:
         return {r["clip_id"] for r in self.read().rows if r["rater_id"] == rater_id and r["playlist"] == playlist}
 
+    def last_saved(self, rater_id: str, playlist: str) -> StoredRating | None:
+        """The rater's latest row: after a crash it may be one the app saved but never confirmed,
+        so a resuming rater is told which it was rather than finding a clip silently skipped."""
+        mine = [r for r in self.read().rows if r["rater_id"] == rater_id and r["playlist"] == playlist]
+        return mine[-1] if mine else None
+
 
 
 def _reason(exc: OSError) -> str:
