@@ -81,8 +81,7 @@ class ListeningTab:
     def _not_saved_message(self, exc: RatingsStoreError) -> str:
         """For the rater: what happened and what to do; the server's file path is the experimenter's
         business (it is in the log and in /ratings_status)."""
-        reason = str(exc).replace(f"{self.store.path}: ", "").split("; the rating was NOT saved")[0]
-        return (f"Your rating was NOT saved ({reason}). It is kept for now: press Submit again to retry. "
+        return (f"Your rating was NOT saved ({exc.for_rater}). It is kept for now: press Submit again to retry. "
                 "If this keeps happening, tell the experimenter.")
 
     def ui_played(self, session_id: str, clip_id: str) -> None:

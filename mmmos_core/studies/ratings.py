@@ -45,7 +45,13 @@ log = logging.getLogger(__name__)
 
 
 class RatingsStoreError(MMMOSError):
-    """The ratings file cannot be used; the message names the file and what to do."""
+    """The ratings file cannot be used; the message names the file and what to do.
+
+    ``for_rater``: the same without the server's paths, fit to show a rater."""
+
+    def __init__(self, message: str, for_rater: str = ""):
+        super().__init__(message)
+        self.for_rater = for_rater or "the ratings file cannot be used"
 
 
 
@@ -147,9 +153,10 @@ class RatingsStore:
                 yield
         except Timeout:
             raise RatingsStoreError(f"{self.path}: locked by another process for over {LOCK_TIMEOUT_S:.0f} s"
-                                    f"{unsaved_note}") from None
+                                    f"{unsaved_note}", "the ratings file is busy") from None
         except OSError as exc:
-            raise RatingsStoreError(f"{self.path}: cannot write its lock file ({_reason(exc)}){unsaved_note}") from None
+            raise RatingsStoreError(f"{self.path}: cannot write its lock file ({_reason(exc)}){unsaved_note}",
+                                    f"the ratings file cannot be written: {_reason(exc)}") from None
 
     def _check_existing(self, f) -> bool:
         """Validate an existing file; returns whether it ends with a newline."""
@@ -214,7 +221,8 @@ class RatingsStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RatingsStoreError(f"{self.path}: cannot create its folder ({_reason(exc)}){note}") from None
+            raise RatingsStoreError(f"{self.path}: cannot create its folder ({_reason(exc)}){note}",
+                                    f"the ratings folder cannot be created: {_reason(exc)}") from None
         with self._locked(note):
             size = None
             try:
@@ -232,7 +240,8 @@ class RatingsStore:
                 # A full disk can leave part of the row behind: cut back to where we started so the
                 # file holds whole rows only (the retry writes the row again).
                 self._cut_back(size)
-                raise RatingsStoreError(f"{self.path}: cannot write ({_reason(exc)}){note}") from None
+                raise RatingsStoreError(f"{self.path}: cannot write ({_reason(exc)}){note}",
+                                        f"the ratings file cannot be written: {_reason(exc)}") from None
 
     def _set_aside_torn_row(self, f) -> int:
         """Move the bytes after the last newline (a row a crash cut short, never acknowledged) to
