@@ -9,6 +9,7 @@ import resource
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _app_harness import running_app
 from hostile_corpus import CASES, build_corpus
@@ -72,12 +73,45 @@ def test_a_decompression_bomb_is_refused_before_decoding(corpus):
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 50  # MB of peak RSS
 
 
-def test_a_header_that_understates_is_caught_while_decoding(tmp_path, clips):
-    """If the header claims nothing about the length, the limit still holds block by block."""
+def _flac_of_unknown_length(clip: Path, seconds: int) -> bytes:
+    """A FLAC as a streaming encoder writes it: STREAMINFO's total-samples field left at 0."""
+    import io
+
+    import soundfile as sf
+
+    x, sr = sf.read(clip, dtype="float32", always_2d=False)
+    x = x if x.ndim == 1 else x.mean(axis=1)
+    buf = io.BytesIO()
+    sf.write(buf, np.resize(x, sr * seconds), sr, format="FLAC")
+    data = bytearray(buf.getvalue())
+    data[8 + 13] &= 0xF0  # the 36-bit total sits in STREAMINFO's bytes 13 (low nibble) to 17
+    data[8 + 14:8 + 18] = b"\0\0\0\0"
+    return bytes(data)
+
+
+def test_a_file_without_a_length_is_scored_and_the_limit_holds_while_decoding(clips):
     from mmmos_core.model.audio import load_audio
 
-    with pytest.raises(AudioInputError, match="over the maximum of 2 s"):
-        load_audio(clips[0], max_duration_s=2.0)
+    data = _flac_of_unknown_length(clips[0], 5)
+    audio = load_audio(data, name="stream.flac")
+    assert audio.duration_s == pytest.approx(5.0, abs=0.1) and audio.flags == []  # libsndfile drops the last read
+    with pytest.raises(AudioInputError, match="over the maximum of 2 s .decoding stopped at") as err:
+        load_audio(data, name="stream.flac", max_duration_s=2.0)
+    assert err.value.hint and "--max-duration" not in str(err.value)
+
+
+def test_a_chunk_after_the_audio_is_not_a_lying_header(clips):
+    """Tags (LIST, id3) often follow the data chunk; only bytes that are no chunk are flagged."""
+    import struct
+
+    from mmmos_core.model.audio import load_audio
+
+    good = clips[0].read_bytes()
+    tag = b"id3 " + struct.pack("<I", 10) + b"\0" * 10
+    tagged = bytearray(good + tag)
+    struct.pack_into("<I", tagged, 4, len(tagged) - 8)  # the RIFF size covers the tag
+    assert load_audio(bytes(tagged), name="tagged.wav").flags == load_audio(good, name="plain.wav").flags
+    assert "header_length_mismatch" in load_audio(good + b"\x01\x02" * 800, name="junk.wav").flags
 
 
 def test_cli(logmel_model_dir, corpus, tmp_path, capsys):

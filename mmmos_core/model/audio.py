@@ -32,6 +32,7 @@ DEFAULT_MAX_DURATION_S = 600.0
 # Below 4 kHz there is no speech or music to rate; above 768 kHz no recorder exists.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 768000
 _BLOCK_FRAMES = 1 << 16
+_UNKNOWN_FRAMES = 1 << 62
 # Said by the CLI after a length refusal; the app has no such flag, so it never says it.
 CLI_DURATION_HINT = "raise the limit with --max-duration SECONDS"
 OVER_LENGTH_MARK = "over the maximum of"  # in every length refusal, so a record's text can be recognised
@@ -155,18 +156,24 @@ def _decode(data: Union[str, os.PathLike, bytes], source: str, start_time: float
                 raise AudioInputError(source, "audio has no channels")
             if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
                 raise AudioInputError(source, f"sample rate {sr} Hz is outside {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE} Hz")
+            # A stream written without seeking back (FLAC with total_samples 0) has no length
+            # in its header: libsndfile says SF_COUNT_MAX. Then only the block-wise limit holds.
+            known = f.frames < _UNKNOWN_FRAMES
+            frames = f.frames if known else _UNKNOWN_FRAMES
             start = int(round((start_time or 0.0) * sr))
-            stop = f.frames if end_time is None else min(f.frames, int(round(end_time * sr)))
-            wanted = max(0, stop - min(start, f.frames))
+            stop = frames if end_time is None else min(frames, int(round(end_time * sr)))
+            wanted = max(0, stop - min(start, frames))
             limit = None if max_duration_s is None else int(max_duration_s * sr)
-            if limit is not None and wanted > limit:
+            if known and limit is not None and wanted > limit:
                 raise AudioInputError(source, over_length_problem(wanted / sr, max_duration_s, declared=True),
                                       hint=CLI_DURATION_HINT)
             if start > 0:
-                f.seek(min(start, f.frames))
+                f.seek(min(start, frames))
             got = 0
             while got < wanted:
-                n = min(_BLOCK_FRAMES, wanted - got)
+                # libsndfile fails the read that meets the end of a length-less FLAC and drops that
+                # block: small blocks there lose at most 4096 frames (< 0.1 s at 44.1 kHz).
+                n = min(_BLOCK_FRAMES if known else 4096, wanted - got)
                 try:
                     block = f.read(frames=n, dtype="float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError):
@@ -178,8 +185,10 @@ def _decode(data: Union[str, os.PathLike, bytes], source: str, start_time: float
                 blocks.append(block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0].copy())
                 got += len(block)
                 if limit is not None and got > limit:
-                    raise AudioInputError(source, over_length_problem(got / sr, max_duration_s), hint=CLI_DURATION_HINT)
-            if got < wanted and "truncated" not in flags:
+                    raise AudioInputError(source, f"audio runs {OVER_LENGTH_MARK} {max_duration_s:.0f} s (decoding "
+                                          f"stopped at {got / sr:.1f} s; its header gave no length or a wrong one)",
+                                          hint=CLI_DURATION_HINT)
+            if known and got < wanted and "truncated" not in flags:
                 flags.append("truncated")
     except AudioInputError:
         raise
