@@ -163,3 +163,16 @@ def test_a_really_full_tmpfs(tmp_path):
     copy.write_text(csv_text)
     frame = pd.read_csv(copy)
     assert len(frame) == int(saved) > 0  # every acknowledged row, and no half row
+
+
+def test_an_uploaded_ratings_file_with_a_huge_cell_is_refused_with_its_line(tmp_path):
+    from mmmos_core.errors import MMMOSError
+    from mmmos_core.studies.compare import load_human_ratings
+
+    store = RatingsStore(tmp_path / "ratings.csv")
+    store.append(RatingRow("s", "anna", "pl", "a", GOOD))
+    line = store.path.read_text().splitlines()[1]
+    with open(store.path, "a") as f:
+        f.write(line.replace(",a,", ",b,") + "x" * 1_048_576 + "\n")  # a 1 MB comment
+    with pytest.raises(MMMOSError, match=r"ratings.csv, line 3: a row of 1,048,6\d\d characters, over the limit of 100,000"):
+        load_human_ratings(store.path)

@@ -34,7 +34,7 @@ from filelock import FileLock, Timeout
 
 from mmmos_core.axes import AXES
 from mmmos_core.errors import MMMOSError
-from mmmos_core.tables import restore_cell, safe_cell
+from mmmos_core.tables import DEFAULT_MAX_CELL_CHARS, restore_cell, safe_cell
 
 COLUMNS: tuple[str, ...] = (
     "timestamp_utc", "session_id", "rater_id", "playlist", "clip_id", "system_id",
@@ -298,8 +298,10 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def parse_ratings_csv(raw: bytes, source: str) -> ReadResult:
-    """Rows of a ratings CSV (ours); rows that are cut short or not numeric are listed, not fatal."""
+def parse_ratings_csv(raw: bytes, source: str, max_cell_chars: int = DEFAULT_MAX_CELL_CHARS) -> ReadResult:
+    """Rows of a ratings CSV (ours); rows that are cut short or not numeric are listed, not fatal.
+    A row over ``max_cell_chars`` (an uploaded file built to exhaust memory or a spreadsheet)
+    refuses the file with its line number."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -316,6 +318,9 @@ def parse_ratings_csv(raw: bytes, source: str) -> ReadResult:
         if number == last:
             malformed.append(number)
             continue
+        if len(line) > max_cell_chars:  # before csv, whose own field limit would only skip the row
+            raise RatingsStoreError(f"{source}, line {number}: a row of {len(line):,} characters, over the limit "
+                                    f"of {max_cell_chars:,}; the file was not read")
         try:
             cells = next(csv.reader([line], strict=True))
         except csv.Error:
@@ -324,6 +329,7 @@ def parse_ratings_csv(raw: bytes, source: str) -> ReadResult:
         if len(cells) != len(COLUMNS):
             malformed.append(number)
             continue
+
         values = {c: restore_cell(v) for c, v in zip(COLUMNS, cells)}
         try:
             scores = {a: float(values[a]) for a in AXES}
