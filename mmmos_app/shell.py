@@ -32,26 +32,6 @@ from .listening_tab import ListeningTab
 from .predict_tab import PredictTab
 
 
-# Gradio copies every upload (and every file it serves) into its temp folder and, left alone,
-# never removes them: distinct uploads grew it by ~330 MB a minute in a load test. This app's
-# own temp files older than `upload_cache_max_age_s` (default 30 min) are deleted, swept every
-# sixth of that (at most every 5 min); examples and playlist clips are not touched.
-def cache_sweep(max_age_s: int) -> tuple[int, int]:
-    return max(5, min(300, max_age_s // 6)), max_age_s
-
-
-# Visitors waiting for a model slot beyond this are told the app is busy instead of queueing for
-# minutes: with one model run at a time, 64 waiting visitors is about a minute of scoring (docs/app.md).
-QUEUE_MAX_SIZE = 64
-
-# Flags a scored clip can carry that the visitor must see next to the scores, not only in the JSON.
-FLAG_NOTES = {
-    "truncated": "the file ends before its header says it should (cut short?); scored on the part that could be read",
-    "header_length_mismatch": "the file holds more audio than its header declares; scored on the declared part",
-    "silent": "the clip is digital silence; its scores mean little",
-}
-
-
 class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
     """State shared by all visitors: the model, the ratings store and the open listening sessions."""
 
@@ -166,6 +146,26 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
         return dict(max_file_size=f"{self.settings.max_upload_mb}mb", allowed_paths=sorted(folders), show_error=True,
                     ssr_mode=False, theme=gr.themes.Soft(primary_hue="blue", font=["system-ui", "sans-serif"],
                                                          font_mono=["ui-monospace", "monospace"]), css=CSS)
+
+
+# Gradio copies every upload (and every file it serves) into its temp folder and, left alone,
+# never removes them: distinct uploads grew it by ~330 MB a minute in a load test. This app's
+# own temp files older than `upload_cache_max_age_s` (default 30 min) are deleted, swept every
+# sixth of that (at most every 5 min); examples and playlist clips are not touched.
+def cache_sweep(max_age_s: int) -> tuple[int, int]:
+    return max(5, min(300, max_age_s // 6)), max_age_s
+
+
+# Visitors waiting for a model slot beyond this are told the app is busy instead of queueing for
+# minutes: with one model run at a time, 64 waiting visitors is about a minute of scoring (docs/app.md).
+QUEUE_MAX_SIZE = 64
+
+# Flags a scored clip can carry that the visitor must see next to the scores, not only in the JSON.
+FLAG_NOTES = {
+    "truncated": "the file ends before its header says it should (cut short?); scored on the part that could be read",
+    "header_length_mismatch": "the file holds more audio than its header declares; scored on the declared part",
+    "silent": "the clip is digital silence; its scores mean little",
+}
 
 
 def return_freed_memory(every_s: float = 30.0) -> None:
