@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install lite-model bench bench-trienc clean
+.PHONY: run test faults loadtest install lite-model bench bench-trienc clean
 
 # The dev install carries the optional extras (Ray, Audiobox Aesthetics) so that `make test` runs their real paths.
 $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt requirements-audiobox.txt pyproject.toml
@@ -24,6 +24,16 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Crashes, full/read-only disks, hostile files, the short load test (docs/reliability.md).
+faults: $(STAMP)
+	$(PY) -m pytest -q -m faults
+
+# The full load test: VISITORS visitors for SECONDS s against a fresh local app; one JSON line.
+VISITORS ?= 20
+SECONDS ?= 120
+loadtest: $(STAMP)
+	$(PY) -m scripts.loadtest --visitors $(VISITORS) --duration $(SECONDS)
 
 lite-model: $(STAMP)
 	$(PY) -m scripts.build_lite_model

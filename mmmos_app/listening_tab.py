@@ -27,6 +27,8 @@ class ListeningTab:
         try:
             row, session = self.sessions.rate(session_id, clip_id, {"PQ": pq, "PC": pc, "CE": ce, "CU": cu},
                                               comment)
+        except RatingsStoreError as exc:
+            raise gr.Error(self._not_saved_message(exc), title="Rating not saved", print_exception=False) from None
         except MMMOSError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         return {"saved": dict(zip(("timestamp_utc", "clip_id", *AXES), (row.timestamp_utc, row.clip_id,
@@ -45,6 +47,8 @@ class ListeningTab:
         welcome = f"Rater **{session.rater_id}** · playlist **{md(session.playlist.name)}**. "
         if session.resumed:
             welcome += f"Welcome back: {session.resumed} of {session.total} clips were already rated and are skipped. "
+            if session.last_saved:  # after a crash the last one may never have been confirmed on screen
+                welcome += f"Your last saved rating was at {session.last_saved['timestamp_utc'][11:19]} UTC. "
         welcome += "Note your rater id to resume later."
         return self._clip_outputs(session, status=welcome)
 
@@ -67,12 +71,18 @@ class ListeningTab:
         try:
             _, session = self.sessions.rate(session_id, clip_id, {"PQ": pq, "PC": pc, "CE": ce, "CU": cu}, comment,
                                             client_reports_play=True)
-        except RatingsStoreError as exc:  # the rater must know it was not saved; inputs stay filled
-            raise gr.Error(f"Your rating was NOT saved. {exc}", title="Rating not saved") from None
+        except RatingsStoreError as exc:  # the rater must know it was not saved; inputs stay filled for a retry
+            raise gr.Error(self._not_saved_message(exc), title="Rating not saved", print_exception=False) from None
         except MMMOSError as exc:
             gr.Warning(str(exc))
             return skip(11)
         return self._clip_outputs(session, saved="Saved. ")
+
+    def _not_saved_message(self, exc: RatingsStoreError) -> str:
+        """For the rater: what happened and what to do; the server's file path is the experimenter's
+        business (it is in the log and in /ratings_status)."""
+        return (f"Your rating was NOT saved ({exc.for_rater}). It is kept for now: press Submit again to retry. "
+                "If this keeps happening, tell the experimenter.")
 
     def ui_played(self, session_id: str, clip_id: str) -> None:
         if session_id and clip_id:

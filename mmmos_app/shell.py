@@ -6,7 +6,10 @@ what they share and assembles them into one `gr.Blocks`.
 
 from __future__ import annotations
 
+import ctypes
 import threading
+import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +77,7 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
     def _score(self, model, path: str):
         name = Path(path).name
         try:
-            return model.predict(path, name=name)
+            prediction = model.predict(path, name=name)
         except AudioInputError as exc:
             problem = exc.problem.replace(str(path), name)  # the upload's temp path means nothing to the user
             raise gr.Error(f"{name}: {problem}", title="Cannot score this file", print_exception=False) from None
@@ -82,6 +85,10 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
             raise gr.Error(f"{name}: {exc}", print_exception=False) from None
         except Exception as exc:  # a decoder or model failure on odd input must not take the app down
             raise gr.Error(f"{name}: could not be scored ({type(exc).__name__}: {exc})") from None
+        for flag in prediction.flags:
+            if flag in FLAG_NOTES:
+                gr.Warning(f"{name}: {FLAG_NOTES[flag]}.", title="Scored with a warning")
+        return prediction
 
     def reference(self):
         """The reference peer (Audiobox Aesthetics), or None with ``reference_error`` saying why."""
@@ -95,7 +102,7 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
 
     def build(self) -> gr.Blocks:
         cfg = self.settings.listening
-        with gr.Blocks(title="MMMOS · audio quality on four axes") as demo:
+        with gr.Blocks(title="MMMOS · audio quality on four axes", delete_cache=cache_sweep(self.settings.upload_cache_max_age_s)) as demo:
             gr.Markdown("# MMMOS · audio quality on four axes\nProduction Quality, Production Complexity, "
                         "Content Enjoyment and Content Usefulness, each on a 1–10 scale, for speech, music and sound.")
             gr.HTML(self.banner())
@@ -115,7 +122,8 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
             gr.api(self.api_start_session, api_name="start_session", concurrency_limit=None)
             gr.api(self.api_rate, api_name="rate", concurrency_limit=None)
             gr.api(self.api_model_info, api_name="model_info", concurrency_limit=None)
-        demo.queue(default_concurrency_limit=self.settings.concurrency, max_size=256)
+            gr.api(self.api_ratings_status, api_name="ratings_status", concurrency_limit=None)
+        demo.queue(default_concurrency_limit=self.settings.concurrency, max_size=QUEUE_MAX_SIZE)
         return demo
 
     def api_model_info(self) -> dict:
@@ -126,6 +134,10 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
         if self.model is None:
             return {"loaded": False, "error": self.model_error, "reference": reference}
         return {"loaded": True, **self.model.info(), "reference": reference}
+
+    def api_ratings_status(self) -> dict:
+        """For the experimenter: the ratings file, ratings given but not yet saved, failed writes and the last error."""
+        return asdict(self.store.status())
 
     def launch_kwargs(self) -> dict[str, Any]:
         folders = {str(REPO_ASSETS), str(self.settings.examples_dir)}
@@ -139,6 +151,45 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
                                                          font_mono=["ui-monospace", "monospace"]), css=CSS)
 
 
+# Gradio copies every upload (and every file it serves) into its temp folder and, left alone,
+# never removes them: distinct uploads grew it by ~330 MB a minute in a load test. This app's
+# own temp files older than `upload_cache_max_age_s` (default 30 min) are deleted, swept every
+# sixth of that (at most every 5 min); examples and playlist clips are not touched.
+def cache_sweep(max_age_s: int) -> tuple[int, int]:
+    return max(5, min(300, max_age_s // 6)), max_age_s
+
+
+# Visitors waiting for a model slot beyond this are told the app is busy instead of queueing for
+# minutes: with one model run at a time, 64 waiting visitors is about a minute of scoring (docs/app.md).
+QUEUE_MAX_SIZE = 64
+
+# Flags a scored clip can carry that the visitor must see next to the scores, not only in the JSON.
+FLAG_NOTES = {
+    "truncated": "the file ends before its header says it should (cut short?); scored on the part that could be read",
+    "header_length_mismatch": "the file holds more audio than its header declares; scored on the declared part",
+    "silent": "the clip is digital silence; its scores mean little",
+}
+
+
+def return_freed_memory(every_s: float = 30.0) -> None:
+    """glibc keeps what a burst of visitors freed: one malloc arena per worker thread, none given
+    back to the system (RSS grew ~150 MB over 40 s of 20 visitors and stayed). Two arenas and a
+    periodic malloc_trim give most of it back; elsewhere than glibc this does nothing."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX: new threads share two arenas
+    except (OSError, AttributeError):
+        return
+
+    def trim() -> None:
+        while True:
+            time.sleep(every_s)
+            libc.malloc_trim(0)
+
+    threading.Thread(target=trim, name="malloc-trim", daemon=True).start()
+
+
 def main() -> None:
+    return_freed_memory()
     app = MMMOSApp(AppSettings.from_env())
     app.build().launch(**app.launch_kwargs())

@@ -25,9 +25,19 @@ def _input_items(args) -> list[dict[str, Any]]:
 
 
 def _report_errors(records: Iterable[dict[str, Any]]) -> None:
-    for record in records:
-        if record.get("error"):
-            print(f"mmmos: {record['error']}", file=sys.stderr)
+    errors = [record["error"] for record in records if record.get("error")]
+    for error in errors:
+        print(f"mmmos: {error}", file=sys.stderr)
+    _print_cli_hints(errors)
+
+
+def _print_cli_hints(errors: list[str]) -> None:
+    """Advice that only makes sense on the command line; the core's messages leave it out
+    because the app shows them to web visitors too (see `AudioInputError.hint`)."""
+    from .model.audio import CLI_DURATION_HINT, OVER_LENGTH_MARK
+
+    if any(OVER_LENGTH_MARK in e for e in errors):
+        print(f"mmmos: hint: {CLI_DURATION_HINT}", file=sys.stderr)
 
 
 def cmd_predict(args) -> int:
@@ -387,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except MMMOSError as exc:
         print(f"mmmos: error: {exc}", file=sys.stderr)
+        if getattr(exc, "hint", ""):
+            print(f"mmmos: hint: {exc.hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mmmos: interrupted", file=sys.stderr)

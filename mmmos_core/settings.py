@@ -15,6 +15,8 @@ Environment (all optional)
 - ``MMMOS_MAX_UPLOAD_MB``: upload size limit (default 50).
 - ``MMMOS_CONCURRENCY``: model runs at once (default 1; the encoders use every core anyway).
 - ``MMMOS_MAX_BATCH``: files per batch upload (default 50).
+- ``MMMOS_UPLOAD_CACHE_MAX_AGE_S``: uploads (Gradio's temp copies) older than this are deleted
+  (default 1800; swept every sixth of that, at most every 5 minutes).
 - ``MMMOS_REFERENCE_PATH``: the Audiobox Aesthetics ``checkpoint.pt`` (or its folder) for the
   optional reference scores (default: the lookup of `mmmos_core.reference`).
 Gradio's own ``GRADIO_SERVER_PORT`` / ``GRADIO_SERVER_NAME`` pick the port and interface.
@@ -109,6 +111,7 @@ class AppSettings:
     max_upload_mb: int = 50
     concurrency: int = 1
     max_batch: int = 50
+    upload_cache_max_age_s: int = 1800  # Gradio's copies of uploads older than this are deleted
     listening: ListeningConfig = field(default_factory=ListeningConfig)
     config_path: Path = DEFAULT_CONFIG
     on_space: bool = False  # running on Hugging Face Spaces (SPACE_ID is set there)
@@ -135,6 +138,7 @@ class AppSettings:
             max_upload_mb=_int_env(env, "MMMOS_MAX_UPLOAD_MB", 50, 1, 10_000),
             concurrency=_int_env(env, "MMMOS_CONCURRENCY", 1, 1, 64),
             max_batch=_int_env(env, "MMMOS_MAX_BATCH", 50, 1, 10_000),
+            upload_cache_max_age_s=_int_env(env, "MMMOS_UPLOAD_CACHE_MAX_AGE_S", 1800, 10, 7 * 86400),
             listening=listening,
             config_path=config_path,
             on_space=bool(env.get("SPACE_ID")),

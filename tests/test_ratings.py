@@ -83,15 +83,17 @@ def test_foreign_or_corrupt_file_is_never_touched(tmp_path, content):
     assert path.read_bytes() == content
 
 
-def test_a_row_cut_short_by_a_crash_loses_only_that_row(tmp_path):
+def test_a_row_cut_short_by_a_crash_is_set_aside_and_the_file_stays_whole(tmp_path):
     store = RatingsStore(tmp_path / "r.csv")
     store.append(row(clip="a"))
     with open(store.path, "a") as f:  # a crash in the middle of writing a row
         f.write("2025-01-01T00:00:00Z,s1,anna,pl,b,,7,")
+    assert store.read().malformed == [3]  # seen before the next append: reported, not counted
     store.append(row(clip="c"))
     result = store.read()
     assert [r["clip_id"] for r in result.rows] == ["a", "c"]
-    assert result.malformed == [3]
+    assert result.malformed == []
+    assert store.torn_path.read_text() == "2025-01-01T00:00:00Z,s1,anna,pl,b,,7,\n"  # kept, for the record
 
 
 def test_parse_rejects_a_file_that_is_not_ours():

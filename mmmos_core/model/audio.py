@@ -26,7 +26,16 @@ import torchaudio.functional as AF
 
 from mmmos_core.errors import AudioInputError
 
+from .wav_header import wav_length
+
 DEFAULT_MAX_DURATION_S = 600.0
+# Below 4 kHz there is no speech or music to rate; above 768 kHz no recorder exists.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 768000
+_BLOCK_FRAMES = 1 << 16
+_UNKNOWN_FRAMES = 1 << 62
+# Said by the CLI after a length refusal; the app has no such flag, so it never says it.
+CLI_DURATION_HINT = "raise the limit with --max-duration SECONDS"
+OVER_LENGTH_MARK = "over the maximum of"  # in every length refusal, so a record's text can be recognised
 
 AudioLike = Union[str, os.PathLike, bytes, tuple, "Audio"]
 
@@ -92,36 +101,107 @@ def _downmix(array: np.ndarray, source: str) -> tuple[np.ndarray, int]:
     return array.mean(axis=1), channels
 
 
-def _decode(data: Union[str, os.PathLike, bytes], source: str,
-            start_time: float | None, end_time: float | None) -> tuple[np.ndarray, int]:
+def over_length_problem(duration_s: float, max_duration_s: float, *, declared: bool = False) -> str:
+    said = "its header says it is" if declared else "audio is"
+    return f"{said} {duration_s:.1f} s long, {OVER_LENGTH_MARK} {max_duration_s:.0f} s"
+
+
+def _opener(data: Union[str, os.PathLike, bytes], source: str):
+    """A handle libsndfile can read, the file's size, and ``read_at(offset, n)`` for header checks."""
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.exists():
             raise AudioInputError(source, "file not found")
         if path.is_dir():
             raise AudioInputError(source, "is a folder, not an audio file")
-        if path.stat().st_size == 0:
+        if not path.is_file():  # /dev/zero, a pipe, a socket: endless or blocking, never audio
+            raise AudioInputError(source, "is not a regular file (a device, pipe or socket)")
+        size = path.stat().st_size
+        if size == 0:
             raise AudioInputError(source, "file is empty (0 bytes)")
-        handle = str(path)
-    else:
-        if len(data) == 0:
-            raise AudioInputError(source, "no data (0 bytes)")
-        handle = io.BytesIO(data)
+
+        def read_at(offset: int, n: int) -> bytes:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read(n)
+
+        return str(path), size, read_at
+    if len(data) == 0:
+        raise AudioInputError(source, "no data (0 bytes)")
+    return io.BytesIO(data), len(data), lambda offset, n: data[offset:offset + n]
+
+
+def _header_flags(read_at, size: int, source: str) -> list[str]:
+    try:
+        length = wav_length(read_at, size)
+    except OSError as exc:
+        raise AudioInputError(source, f"cannot read ({exc.strerror or exc})") from None
+    if length is None:
+        return []
+    return (["truncated"] if length.truncated else []) + (["header_length_mismatch"] if length.understated else [])
+
+
+def _decode(data: Union[str, os.PathLike, bytes], source: str, start_time: float | None, end_time: float | None,
+            max_duration_s: float | None) -> tuple[np.ndarray, int, int, list[str]]:
+    """Mono samples, rate, channel count and flags. The length is checked from the header before
+    anything is decoded, then again while decoding (headers can lie), one block at a time, so a
+    small file that decodes to hours costs a header read, not gigabytes."""
+    handle, size, read_at = _opener(data, source)
+    flags = _header_flags(read_at, size, source)
+    blocks: list[np.ndarray] = []
     try:
         with sf.SoundFile(handle) as f:
-            sr = f.samplerate
-            if f.channels == 0:
+            sr, channels = int(f.samplerate), int(f.channels)
+            if channels <= 0:
                 raise AudioInputError(source, "audio has no channels")
+            if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+                raise AudioInputError(source, f"sample rate {sr} Hz is outside {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE} Hz")
+            # A stream written without seeking back (FLAC with total_samples 0) has no length
+            # in its header: libsndfile says SF_COUNT_MAX. Then only the block-wise limit holds.
+            known = f.frames < _UNKNOWN_FRAMES
+            frames = f.frames if known else _UNKNOWN_FRAMES
             start = int(round((start_time or 0.0) * sr))
-            stop = f.frames if end_time is None else min(f.frames, int(round(end_time * sr)))
+            stop = frames if end_time is None else min(frames, int(round(end_time * sr)))
+            wanted = max(0, stop - min(start, frames))
+            limit = None if max_duration_s is None else int(max_duration_s * sr)
+            if known and limit is not None and wanted > limit:
+                raise AudioInputError(source, over_length_problem(wanted / sr, max_duration_s, declared=True),
+                                      hint=CLI_DURATION_HINT)
             if start > 0:
-                f.seek(min(start, f.frames))
-            array = f.read(frames=max(0, stop - start), dtype="float32", always_2d=True)
+                f.seek(min(start, frames))
+            got = 0
+            while got < wanted:
+                # libsndfile fails the read that meets the end of a length-less FLAC and drops that
+                # block: small blocks there lose at most 4096 frames (< 0.1 s at 44.1 kHz).
+                n = min(_BLOCK_FRAMES if known else 4096, wanted - got)
+                try:
+                    block = f.read(frames=n, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError):
+                    if not blocks:
+                        raise
+                    block = np.zeros((0, channels), np.float32)  # a cut stream: keep what decoded, flag it
+                if len(block) == 0:
+                    break
+                blocks.append(block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0].copy())
+                got += len(block)
+                if limit is not None and got > limit:
+                    raise AudioInputError(source, f"audio runs {OVER_LENGTH_MARK} {max_duration_s:.0f} s (decoding "
+                                          f"stopped at {got / sr:.1f} s; its header gave no length or a wrong one)",
+                                          hint=CLI_DURATION_HINT)
+            if known and got < wanted and "truncated" not in flags:
+                flags.append("truncated")
     except AudioInputError:
         raise
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
+    except sf.LibsndfileError as exc:  # its str() repeats the (possibly temporary) path; the reason is enough
+        reason = (exc.error_string or str(exc)).rstrip(".")
+        raise AudioInputError(source, f"cannot decode as audio ({reason[:1].lower() + reason[1:]})") from None
+    except (RuntimeError, ValueError, TypeError, OSError) as exc:
         raise AudioInputError(source, f"cannot decode as audio ({exc})") from None
-    return array, sr
+    finally:
+        if isinstance(handle, io.BytesIO):
+            handle.close()
+    mono = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return mono, sr, channels, flags
 
 
 def load_audio(
@@ -168,12 +248,13 @@ def load_audio(
             a = int(round((start_time or 0.0) * sr))
             b = None if end_time is None else int(round(end_time * sr))
             array = array[a:b]
+        if sr <= 0:
+            raise AudioInputError(source, f"invalid sample rate {sr}")
+        mono, channels = _downmix(array, source)
+        flags: list[str] = []
     else:
-        array, sr = _decode(data, source, start_time, end_time)
+        mono, sr, channels, flags = _decode(data, source, start_time, end_time, max_duration_s)
 
-    if sr <= 0:
-        raise AudioInputError(source, f"invalid sample rate {sr}")
-    mono, channels = _downmix(array, source)
     if mono.size == 0:
         raise AudioInputError(source, "audio is empty (0 samples)")
     if not np.all(np.isfinite(mono)):
@@ -181,10 +262,7 @@ def load_audio(
         raise AudioInputError(source, f"audio contains {bad} NaN or Inf samples")
     duration = mono.size / sr
     if max_duration_s is not None and duration > max_duration_s:
-        raise AudioInputError(
-            source, f"audio is {duration:.1f} s long, over the maximum of {max_duration_s:.0f} s "
-            "(raise it with --max-duration)")
-    flags = []
+        raise AudioInputError(source, over_length_problem(duration, max_duration_s), hint=CLI_DURATION_HINT)
     if not np.any(mono):
         flags.append("silent")
     return Audio(np.ascontiguousarray(mono, dtype=np.float32), int(sr), source, channels, flags)

@@ -267,7 +267,7 @@ class CompareReport:
         for name, df in self.tables().items():
             safe = df.copy()
             for col in safe.columns:
-                if safe[col].dtype == object:
+                if not pd.api.types.is_numeric_dtype(safe[col]):  # pandas 3 text is "str", not object
                     safe[col] = safe[col].map(lambda v: safe_cell(v) if isinstance(v, str) else v)
             files[f"{name}.csv"] = safe.to_csv(index=False).encode("utf-8")
         files["report.html"] = self.html().encode("utf-8")

@@ -9,6 +9,7 @@ session holds in memory is needed to recover: the CSV is the only truth.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 import secrets
@@ -190,7 +191,8 @@ def parse_scores(values: Mapping[str, Any]) -> dict[str, int]:
             number = float(raw)
         except (TypeError, ValueError):
             raise ListeningError(f"{axis} must be a whole number from 1 to 10, not {raw!r}.") from None
-        if number != int(number) or not SCALE_MIN <= number <= SCALE_MAX:
+        # NaN and Inf fail every comparison below; checked first, int() of them would raise
+        if not math.isfinite(number) or number != int(number) or not SCALE_MIN <= number <= SCALE_MAX:
             raise ListeningError(f"{axis} must be a whole number from 1 to 10, not {raw!r}.")
         scores[axis] = int(number)
     return scores
@@ -207,6 +209,7 @@ class Session:
     current: Clip | None = None
     served_at: float = 0.0
     played: set[str] = field(default_factory=set)
+    last_saved: dict[str, str] | None = None  # on resume: the latest rating on file (clip id, time)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -227,6 +230,7 @@ class Session:
         return {
             "session_id": self.id, "rater_id": self.rater_id, "playlist": self.playlist.name,
             "total": self.total, "rated": len(self.done), "resumed": self.resumed, "finished": clip is None,
+            "last_saved": self.last_saved,
             # Raters are not told the system or whether an item is a gold check.
             "clip": None if clip is None else {"clip_id": clip.id, "position": len(self.done) + 1},
         }
@@ -267,6 +271,9 @@ class SessionManager:
         done = self.store.rated_clips(rater_id, playlist.name) & set(playlist.by_id)
         session = Session(uuid.uuid4().hex[:16], rater_id, playlist, rater_order(playlist, rater_id), set(done),
                           len(done))
+        last = self.store.last_saved(rater_id, playlist.name) if done else None
+        if last is not None:
+            session.last_saved = {"clip_id": last["clip_id"], "timestamp_utc": last["timestamp_utc"]}
         session.advance()
         with self._lock:
             if len(self._sessions) >= self.max_sessions:  # drop the oldest; its rater can resume from the CSV

@@ -7,8 +7,12 @@ Raters sit in front of this file live, so it is built to never lose a rating:
 - the header is written once, by whoever creates the file;
 - an existing file whose header is not ours, or that cannot be read, is never
   touched: the append fails with a message naming the file and the problem;
-- a row cut short by a crash (no final newline) is closed off before the next
-  append, and readers report it instead of failing;
+- a row cut short by a crash (no final newline) was never acknowledged: before the next
+  append it is moved to ``<file>.torn`` (kept, not parsed), so the CSV itself always parses;
+  readers that meet one report it instead of failing or counting it;
+- a rating that cannot be written (read-only or full disk, lock unavailable) raises a
+  `RatingsStoreError` for the rater and is kept in memory (``unsaved``) and in the log until a
+  retry saves it; ``status()`` tells the experimenter;
 - free-text cells are defused against spreadsheet formula injection.
 """
 
@@ -16,7 +20,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import logging
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,17 +34,24 @@ from filelock import FileLock, Timeout
 
 from mmmos_core.axes import AXES
 from mmmos_core.errors import MMMOSError
-from mmmos_core.tables import restore_cell, safe_cell
+from mmmos_core.tables import DEFAULT_MAX_CELL_CHARS, restore_cell, safe_cell
 
 COLUMNS: tuple[str, ...] = (
     "timestamp_utc", "session_id", "rater_id", "playlist", "clip_id", "system_id",
     *AXES, "seconds_spent", "played", "gold", "gold_pass", "model_id", "app_version", "comment",
 )
 LOCK_TIMEOUT_S = 30.0
+log = logging.getLogger(__name__)
 
 
 class RatingsStoreError(MMMOSError):
-    """The ratings file cannot be used; the message names the file and what to do."""
+    """The ratings file cannot be used; the message names the file and what to do.
+
+    ``for_rater``: the same without the server's paths, fit to show a rater."""
+
+    def __init__(self, message: str, for_rater: str = ""):
+        super().__init__(message)
+        self.for_rater = for_rater or "the ratings file cannot be used"
 
 
 
@@ -103,15 +118,45 @@ def _encode(cells: Iterable[str]) -> str:
 HEADER_LINE = _encode(COLUMNS)
 
 
+@dataclass
+class StoreStatus:
+    """What the experimenter needs to know about the ratings file right now."""
+
+    path: str
+    unsaved: int  # ratings given but not on disk yet (kept in memory until a retry saves them)
+    failures: int  # failed writes since the app started
+    last_error: str
+    last_error_utc: str
+
+
 class RatingsStore:
     """Append-only CSV of ratings at ``path``; safe across threads and processes."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.torn_path = self.path.with_name(self.path.name + ".torn")
+        # (session_id, clip_id) -> the row that failed to save; a retry replaces it, a save removes it
+        self.unsaved: dict[tuple[str, str], RatingRow] = {}
+        self.failures, self.last_error, self.last_error_utc = 0, "", ""
+        self._mutex = threading.Lock()
 
     def _lock(self) -> FileLock:
         return FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT_S)
+
+    @contextmanager
+    def _locked(self, unsaved_note: str = ""):
+        """The cross-process lock; a lock file that cannot be created (read-only or full disk) is
+        the same failure as the file itself, with the same message."""
+        try:
+            with self._lock():
+                yield
+        except Timeout:
+            raise RatingsStoreError(f"{self.path}: locked by another process for over {LOCK_TIMEOUT_S:.0f} s"
+                                    f"{unsaved_note}", "the ratings file is busy") from None
+        except OSError as exc:
+            raise RatingsStoreError(f"{self.path}: cannot write its lock file ({_reason(exc)}){unsaved_note}",
+                                    f"the ratings file cannot be written: {_reason(exc)}") from None
 
     def _check_existing(self, f) -> bool:
         """Validate an existing file; returns whether it ends with a newline."""
@@ -132,15 +177,15 @@ class RatingsStore:
 
     def check(self) -> None:
         """Fail early (before a session starts) if the file exists but cannot be appended to."""
-        try:
-            with self._lock():
-                if self.path.exists():
+        with self._locked():
+            if self.path.exists():
+                try:
                     with open(self.path, "rb") as f:
                         if f.seek(0, os.SEEK_END) > 0:
                             self._check_existing(f)
-                self._check_writable()
-        except Timeout:
-            raise RatingsStoreError(f"{self.path}: locked by another process for over {LOCK_TIMEOUT_S:.0f} s") from None
+                except OSError as exc:
+                    raise RatingsStoreError(f"{self.path}: cannot read ({_reason(exc)})") from None
+            self._check_writable()
 
     def _check_writable(self) -> None:
         target = self.path if self.path.exists() else self.path.parent
@@ -151,50 +196,112 @@ class RatingsStore:
         self.append_many([row])
 
     def append_many(self, rows: list[RatingRow]) -> None:
+        """Write ``rows`` durably, or raise `RatingsStoreError` and keep them in ``unsaved``.
+
+        A row saved here replaces nothing and a row kept is replaced by the next attempt for the
+        same (session, clip), so retrying never stores a rating twice."""
+        try:
+            self._write(rows)
+        except RatingsStoreError as exc:
+            with self._mutex:
+                self.failures += 1
+                self.last_error, self.last_error_utc = str(exc), utc_now()
+                for r in rows:
+                    self.unsaved[(r.session_id, r.clip_id)] = r
+            for r in rows:  # the log is a second place the rating survives in, should the process die
+                log.error("rating NOT saved (%s): %s", exc, json.dumps(dict(zip(COLUMNS, r.cells()))))
+            raise
+        with self._mutex:
+            for r in rows:
+                self.unsaved.pop((r.session_id, r.clip_id), None)
+
+    def _write(self, rows: list[RatingRow]) -> None:
         data = "".join(_encode(r.cells()) for r in rows).encode("utf-8")
+        note = "; the rating was NOT saved, please submit it again"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RatingsStoreError(f"{self.path}: cannot create its folder ({exc.strerror})") from None
+            raise RatingsStoreError(f"{self.path}: cannot create its folder ({_reason(exc)}){note}",
+                                    f"the ratings folder cannot be created: {_reason(exc)}") from None
+        with self._locked(note):
+            size = None
+            try:
+                with open(self.path, "r+b" if self.path.exists() else "x+b") as f:
+                    size = f.seek(0, os.SEEK_END)
+                    if size == 0:
+                        data = HEADER_LINE.encode("utf-8") + data
+                    elif not self._check_existing(f):
+                        size = self._set_aside_torn_row(f)
+                    f.seek(size)
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                # A full disk can leave part of the row behind: cut back to where we started so the
+                # file holds whole rows only (the retry writes the row again).
+                self._cut_back(size)
+                raise RatingsStoreError(f"{self.path}: cannot write ({_reason(exc)}){note}",
+                                        f"the ratings file cannot be written: {_reason(exc)}") from None
+
+    def _set_aside_torn_row(self, f) -> int:
+        """Move the bytes after the last newline (a row a crash cut short, never acknowledged) to
+        ``<file>.torn`` and cut them off; returns the new size. Comments never hold raw newlines
+        (`safe_cell`), so the last newline always ends a whole row."""
+        f.seek(0)
+        raw = f.read()
+        keep = raw.rfind(b"\n") + 1
+        with open(self.torn_path, "ab") as torn:
+            torn.write(raw[keep:] + b"\n")
+            torn.flush()
+            os.fsync(torn.fileno())
+        f.truncate(keep)
+        log.warning("%s: a row cut short by a crash was moved to %s", self.path, self.torn_path)
+        return keep
+
+    def _cut_back(self, size: int | None) -> None:
+        if size is None:
+            return
         try:
-            with self._lock():
-                try:
-                    with open(self.path, "a+b") as f:
-                        size = f.seek(0, os.SEEK_END)
-                        prefix = b""
-                        if size == 0:
-                            prefix = HEADER_LINE.encode("utf-8")
-                        elif not self._check_existing(f):
-                            prefix = b"\n"  # close off a row a crash cut short; readers flag it
-                        f.seek(0, os.SEEK_END)
-                        f.write(prefix + data)
-                        f.flush()
-                        os.fsync(f.fileno())
-                except OSError as exc:
-                    raise RatingsStoreError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
-        except Timeout:
-            raise RatingsStoreError(f"{self.path}: locked by another process for over {LOCK_TIMEOUT_S:.0f} s; "
-                                    "the rating was not saved, please submit again") from None
+            with open(self.path, "r+b") as f:
+                if f.seek(0, os.SEEK_END) > size:
+                    f.truncate(size)
+        except OSError:
+            pass  # the next append sets any torn tail aside
+
+    def status(self) -> StoreStatus:
+        with self._mutex:
+            return StoreStatus(str(self.path), len(self.unsaved), self.failures, self.last_error,
+                               self.last_error_utc)
 
     def read(self) -> ReadResult:
         if not self.path.exists():
             return ReadResult([], [])
-        try:
-            with self._lock():
+        with self._locked():
+            try:
                 raw = self.path.read_bytes()
-        except Timeout:
-            raise RatingsStoreError(f"{self.path}: locked by another process for over {LOCK_TIMEOUT_S:.0f} s") from None
-        except OSError as exc:
-            raise RatingsStoreError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+            except OSError as exc:
+                raise RatingsStoreError(f"{self.path}: cannot read ({_reason(exc)})") from None
         return parse_ratings_csv(raw, str(self.path))
 
     def rated_clips(self, rater_id: str, playlist: str) -> set[str]:
         return {r["clip_id"] for r in self.read().rows if r["rater_id"] == rater_id and r["playlist"] == playlist}
 
+    def last_saved(self, rater_id: str, playlist: str) -> StoredRating | None:
+        """The rater's latest row: after a crash it may be one the app saved but never confirmed,
+        so a resuming rater is told which it was rather than finding a clip silently skipped."""
+        mine = [r for r in self.read().rows if r["rater_id"] == rater_id and r["playlist"] == playlist]
+        return mine[-1] if mine else None
 
 
-def parse_ratings_csv(raw: bytes, source: str) -> ReadResult:
-    """Rows of a ratings CSV (ours); rows that are cut short or not numeric are listed, not fatal."""
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def parse_ratings_csv(raw: bytes, source: str, max_cell_chars: int = DEFAULT_MAX_CELL_CHARS) -> ReadResult:
+    """Rows of a ratings CSV (ours); rows that are cut short or not numeric are listed, not fatal.
+    A row over ``max_cell_chars`` (an uploaded file built to exhaust memory or a spreadsheet)
+    refuses the file with its line number."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -204,17 +311,25 @@ def parse_ratings_csv(raw: bytes, source: str) -> ReadResult:
         raise RatingsStoreError(f"{source}: first line is not the MMMOS ratings header "
                                 f"({', '.join(COLUMNS[:6])}, ...)")
     rows, malformed = [], []
+    last = len(lines)  # text.split leaves "" after a final newline; anything else there was cut short
     for number, line in enumerate(lines[1:], 2):
         if not line.strip():
             continue
+        if number == last:
+            malformed.append(number)
+            continue
+        if len(line) > max_cell_chars:  # before csv, whose own field limit would only skip the row
+            raise RatingsStoreError(f"{source}, line {number}: a row of {len(line):,} characters, over the limit "
+                                    f"of {max_cell_chars:,}; the file was not read")
         try:
-            cells = next(csv.reader([line]))
+            cells = next(csv.reader([line], strict=True))
         except csv.Error:
             malformed.append(number)
             continue
         if len(cells) != len(COLUMNS):
             malformed.append(number)
             continue
+
         values = {c: restore_cell(v) for c, v in zip(COLUMNS, cells)}
         try:
             scores = {a: float(values[a]) for a in AXES}
