@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from mmmos_core.batch import csv_columns, flatten_record, score_items
 from mmmos_core.tables import csv_text
 from mmmos_core.views import figures as views
 
-from .common import api_record
+from .common import api_record, scratch_dir
 
 # Clips decoded and scored together: the encoders batch them, progress moves between chunks.
 BATCH_CHUNK = 4
@@ -29,10 +28,10 @@ class BatchTab:
         """Score several clips: one record per file (as /predict), or ``{"file", "error"}`` for a file that
         could not be scored."""
         if not files:
-            raise gr.Error("Upload one or more audio files first.", print_exception=False)
+            raise gr.Error("Upload one or more audio files first.", title="Nothing to score", print_exception=False)
         if len(files) > self.settings.max_batch:
             raise gr.Error(f"{len(files)} files is over the limit of {self.settings.max_batch} per batch "
-                           "(MMMOS_MAX_BATCH); split the upload.", print_exception=False)
+                           "; split the upload.", title="Too many files", print_exception=False)
         model = self.require_model()
         # The upload's temporary path means nothing to the visitor: records and messages name
         # each file by its own name.
@@ -49,14 +48,14 @@ class BatchTab:
         for message in failed[:5]:
             gr.Warning(message, title="Skipped a file")
         if len(failed) > 5:
-            gr.Warning(f"{len(failed) - 5} more files could not be scored; see the error column.")
+            gr.Warning(f"{len(failed) - 5} more files could not be scored; see the error column.",
+                       title="Some files were skipped")
         return [api_record(r) for r in records]
 
-    @staticmethod
-    def render_batch(api_records: list[dict[str, Any]] | None):
+    def render_batch(self, api_records: list[dict[str, Any]] | None):
         """The sortable table and the CSV/JSONL downloads, in the CLI's formats."""
         records = [{("path" if k == "file" else k): v for k, v in r.items()} for r in api_records or []]
-        out = Path(tempfile.mkdtemp(prefix="mmmos-batch-"))
+        out = scratch_dir("batch-", self.settings.upload_cache_max_age_s)
         (out / "mmmos_scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         rows = [flatten_record(r) for r in records]
         (out / "mmmos_scores.csv").write_text(csv_text(rows, csv_columns(rows)), encoding="utf-8")

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import html
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -69,3 +74,19 @@ def esc(text: str) -> str:
 
 def md(text: str) -> str:
     return text.replace("*", r"\*").replace("_", r"\_")
+
+
+def scratch_dir(prefix: str, max_age_s: float) -> Path:
+    """A fresh folder for one answer's downloads (CSV, JSONL, report zip). Gradio copies what a
+    handler returns into its own cache, which `delete_cache` sweeps; our folders would stay
+    forever, so folders of this app older than ``max_age_s`` are removed first."""
+    root = Path(tempfile.gettempdir()) / f"mmmos-app-{os.getpid()}"
+    root.mkdir(exist_ok=True)
+    cutoff = time.time() - max_age_s
+    for old in root.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:  # another visitor's sweep got there first
+            pass
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))

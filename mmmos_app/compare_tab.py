@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -18,7 +17,7 @@ from mmmos_core.studies.compare import (
     predictions_from_model,
 )
 
-from .common import md, rounded
+from .common import md, rounded, scratch_dir
 
 PRED_RUN = "Run the current model on the clips"
 PRED_UPLOAD = "Upload predictions (JSONL from `mmmos predict`)"
@@ -64,7 +63,7 @@ class CompareTab:
             name = Path(ratings_file).name
             report.notes = [n.replace(str(ratings_file), name) for n in report.notes]
             report.settings["source"] = name
-        archive = report.export(tempfile.mkdtemp(prefix="mmmos-report-"))
+        archive = report.export(scratch_dir("report-", self.settings.upload_cache_max_age_s))
         return report.to_json(), str(archive), report
 
     def _clip_path(self, playlist: str, clip_id: str) -> str | None:

@@ -60,7 +60,7 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
 
     def require_model(self):
         if self.model is None:
-            raise gr.Error(f"No model is loaded: {self.model_error}", print_exception=False)
+            raise gr.Error(f"No model is loaded: {self.model_error}", title="No model", print_exception=False)
         return self.model
 
     def banner(self) -> str:
@@ -82,9 +82,10 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
             problem = exc.problem.replace(str(path), name)  # the upload's temp path means nothing to the user
             raise gr.Error(f"{name}: {problem}", title="Cannot score this file", print_exception=False) from None
         except MMMOSError as exc:
-            raise gr.Error(f"{name}: {exc}", print_exception=False) from None
+            raise gr.Error(f"{name}: {exc}", title="Cannot score this file", print_exception=False) from None
         except Exception as exc:  # a decoder or model failure on odd input must not take the app down
-            raise gr.Error(f"{name}: could not be scored ({type(exc).__name__}: {exc})") from None
+            raise gr.Error(f"{name}: could not be scored ({type(exc).__name__}: {exc})",
+                           title="Scoring failed") from None
         for flag in prediction.flags:
             if flag in FLAG_NOTES:
                 gr.Warning(f"{name}: {FLAG_NOTES[flag]}.", title="Scored with a warning")
