@@ -89,7 +89,7 @@ def test_report_metrics_match_scipy_and_cis_bracket_the_value(track2):
     assert lcc["ci_low"] <= lcc["value"] <= lcc["ci_high"]
     srcc = m[(m.axis == "CE") & (m.level == "utterance") & (m.metric == "SRCC")].iloc[0]
     assert srcc["ci_low"] <= srcc["value"] <= srcc["ci_high"] and srcc["n"] == 90
-    assert set(report.figures) == {"scatter_utterance", "scatter_system", "raters"}
+    assert {"scatter_utterance", "scatter_system", "raters"} <= set(report.figures())
     wide = metrics_wide(report)
     assert len(wide) == 8 and "[" in wide.iloc[0]["LCC"]
     assert len(report.agreement) == 4 and report.agreement["raters_all"].iloc[0] == 10
@@ -104,7 +104,7 @@ def test_exported_report_has_tables_and_an_offline_html(track2, tmp_path):
         names = set(z.namelist())
         assert {"metrics.csv", "agreement.csv", "raters.csv", "items.csv", "report.html", "report.json"} <= names
         html = z.read("report.html").decode()
-        assert "plotly" in html.lower() and html.count("Plotly.newPlot") == len(report.figures)
+        assert "plotly" in html.lower() and html.count("Plotly.newPlot") == len(report.figures())
         assert '<script src="https://cdn.plot.ly' not in html  # plotly.js is inline: opens without a network
         pngs = [n for n in names if n.endswith(".png")]
         assert pngs or "README.txt" in names  # no kaleido: said so, not failed
@@ -165,7 +165,7 @@ def test_app_csv_screens_raters_and_shows_the_effect(tmp_path, clips):
     assert flagged == {"eve"}
     assert "gold" in report.raters.set_index("rater").loc["eve", "reasons"]
     assert (report.agreement["alpha_kept"] > report.agreement["alpha_all"]).all()
-    assert len(report.exclusion) == 16 and "without_flagged" in report.exclusion
+    assert len(report.exclusion[report.exclusion.level == "utterance"]) == 16 and "without_flagged" in report.exclusion
     assert report.settings["flagged"] == ["eve"]
 
 
