@@ -57,11 +57,24 @@ class ListeningTab:
             return (session.id, "", gr.update(visible=False), "", None, *[None] * 4, "",
                     (status + "\n\n" if status else "") + done)
         position = f"{saved}**Clip {len(session.done) + 1} of {session.total}**"
-        if self.settings.listening.require_play:
+        locked = self._full_play_required
+        if locked:
+            position += " · play the whole clip: the scales unlock when it ends"
+        elif self.settings.listening.require_play:
             position += " · play the clip, then rate all four scales"
+        radios = [gr.update(value=None, interactive=not locked) for _ in AXES]
         return (session.id, clip.id, gr.update(visible=True), position,
-                gr.update(value=clip.path, label=f"Clip {len(session.done) + 1}"), *[None] * 4, "",
+                gr.update(value=clip.path, label=f"Clip {len(session.done) + 1}"), *radios, "",
                 gr.skip() if status is None else status)
+
+    @property
+    def _full_play_required(self) -> bool:
+        cfg = self.settings.listening
+        return cfg.require_play and cfg.min_play_fraction > 0
+
+    def ui_ended(self):
+        """The clip reached its end in the browser: unlock the scales (the server still checks the time)."""
+        return tuple(gr.update(interactive=True) for _ in AXES)
 
     def ui_rate(self, session_id: str, clip_id: str, pq, pc, ce, cu, comment: str):
         try:
@@ -116,4 +129,6 @@ class ListeningTab:
                      api_visibility="private",
                      concurrency_limit=None)
         clip.play(self.ui_played, [session_id, clip_id], None, api_visibility="private", concurrency_limit=None,
+                  show_progress="hidden")
+        clip.stop(self.ui_ended, None, radios, api_visibility="private", concurrency_limit=None,
                   show_progress="hidden")

@@ -195,3 +195,21 @@ def test_unknown_playlist_and_bad_rater_id_are_refused(tmp_path, folder):
         m.start("anna", "other")
     with pytest.raises(ListeningError):
         m.start("not valid!", "pool")
+
+
+def test_the_server_refuses_a_rating_before_the_clip_has_played_through(tmp_path, folder):
+    m = SessionManager(RatingsStore(tmp_path / "ratings.csv"), {"pool": str(folder)}, min_play_fraction=1.0)
+    s = m.start("dora", "pool")
+    clip = s.current
+    duration = m.clip_duration(clip)
+    assert duration and duration > 1.0
+    m.mark_played(s.id, clip.id)
+    with pytest.raises(ListeningError, match=r"listen to the whole clip before rating it: 0\.\d s of"):
+        m.rate(s.id, clip.id, GOOD, client_reports_play=True)  # a click on Submit right after Play
+    # The server's own clock decides: pretend the play started one clip-length ago.
+    s.play_started[clip.id] -= duration
+    m.rate(s.id, clip.id, GOOD, client_reports_play=True)
+    assert len(RatingsStore(tmp_path / "ratings.csv").read().rows) == 1
+    # API clients send no play events and are not refused; their rows record "played" as unknown.
+    api = m.start("api-user", "pool")
+    m.rate(api.id, api.current.id, GOOD)

@@ -30,6 +30,9 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aiff", "
 RATER_ID_MAX = 40
 RATER_ID_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{RATER_ID_MAX}}}$")
 TRUE_WORDS = {"1", "true", "yes", "y", "gold", "attention"}
+# Play events travel browser -> server with some latency; a clip played to its end must not be
+# refused for arriving a fraction of a second "early".
+PLAY_TOLERANCE_S = 0.5
 
 
 class ListeningError(MMMOSError):
@@ -207,6 +210,7 @@ class Session:
     current: Clip | None = None
     served_at: float = 0.0
     played: set[str] = field(default_factory=set)
+    play_started: dict[str, float] = field(default_factory=dict)  # clip -> monotonic time of its first play
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -237,13 +241,16 @@ class SessionManager:
 
     def __init__(self, store: RatingsStore, playlists: Mapping[str, str], *, model_id: str = "",
                  app_version: str = "", require_play: bool = True, max_comment_chars: int = 1000,
-                 max_sessions: int = 5000, examples_dir: Path = EXAMPLES_DIR):
+                 max_sessions: int = 5000, examples_dir: Path = EXAMPLES_DIR, min_play_fraction: float = 0.0):
         self.store = store
         self.examples_dir = Path(examples_dir)
         self.playlists = dict(playlists)
         self.model_id = model_id
         self.app_version = app_version
         self.require_play = require_play
+        # Share of each clip that must have played (server clock) before a browser may rate it; 0 = any play.
+        self.min_play_fraction = float(min_play_fraction)
+        self._durations: dict[str, float | None] = {}
         self.max_comment_chars = max_comment_chars
         self.max_sessions = max_sessions
         self._sessions: dict[str, Session] = {}
@@ -285,6 +292,31 @@ class SessionManager:
     def mark_played(self, session_id: str, clip_id: str) -> None:
         session = self.get(session_id)
         session.played.add(clip_id)
+        session.play_started.setdefault(clip_id, time.monotonic())
+
+    def clip_duration(self, clip: Clip) -> float | None:
+        """Seconds of audio, read once per file; None when the file cannot be inspected."""
+        if clip.path not in self._durations:
+            import soundfile as sf
+
+            try:
+                self._durations[clip.path] = float(sf.info(clip.path).duration)
+            except (RuntimeError, OSError):  # libsndfile cannot read it: the played time cannot be checked
+                self._durations[clip.path] = None
+        return self._durations[clip.path]
+
+    def _check_played_through(self, session: Session, clip: Clip) -> None:
+        if self.min_play_fraction <= 0:
+            return
+        duration = self.clip_duration(clip)
+        if not duration:
+            return
+        needed = self.min_play_fraction * duration
+        heard = time.monotonic() - session.play_started[clip.id]
+        if heard + PLAY_TOLERANCE_S < needed:
+            whole = "the whole clip" if self.min_play_fraction >= 1 else f"{self.min_play_fraction:.0%} of the clip"
+            raise ListeningError(f"Please listen to {whole} before rating it: {heard:.1f} s of "
+                                 f"{needed:.1f} s so far.")
 
     def rate(self, session_id: str, clip_id: str, scores: Mapping[str, Any], comment: str = "",
              *, client_reports_play: bool = False) -> tuple[RatingRow, Session]:
@@ -307,6 +339,8 @@ class SessionManager:
                 raise ListeningError(f"Clip {clip.id!r} is already rated in this session.")
             if enforce and clip.id not in session.played:
                 raise ListeningError("Please play the clip before rating it.")
+            if enforce:
+                self._check_played_through(session, clip)
             started = session.served_at if session.current is not None and session.current.id == clip.id else None
             row = RatingRow(
                 session_id=session.id, rater_id=session.rater_id, playlist=session.playlist.name, clip_id=clip.id,
