@@ -255,3 +255,25 @@ def test_without_a_model_the_app_still_serves_listening_tests(tmp_path):
     session = app.api_start_session("rater-1", "")
     saved = app.api_rate(session["session_id"], session["clip"]["clip_id"], 5, 5, 5, 5)
     assert saved["rated"] == 1 and RatingsStore(tmp_path / "r.csv").read().rows[0]["model_id"] == ""
+
+
+def test_compare_errors_name_the_uploaded_file_and_line_not_the_server_path(client, tmp_path):
+    bad = tmp_path / "my_labels.jsonl"
+    bad.write_text('{"data_path": "a.wav", "Production_Quality": [5, 6]}\n{not json\n')
+    with pytest.raises(AppError) as err:
+        client.predict(handle_file(str(bad)), "No predictions: rater statistics only", None, "", False, 0, 0,
+                       0.25, 0.25, api_name="/compare")
+    message = str(err.value)
+    assert "my_labels.jsonl" in message and "line 2" in message
+    assert "/tmp" not in message and "gradio" not in message.lower()
+
+
+def test_compare_filters_the_apps_ratings_by_rater_and_keeps_the_choice(client, server):
+    for k in range(3):
+        rate_all(client, client.predict(f"flt-rater-{k}", "", api_name="/start_session"), n=8,
+                 scores=(3 + k, 4, 5, 6))
+    report, _ = client.predict(None, "No predictions: rater statistics only", None, "", False, 0, 0, 0.25, 0.25,
+                               [], ["flt-rater-0", "flt-rater-1", "flt-rater-2"], [], api_name="/compare")
+    assert report["settings"]["filter"]["raters"] == ["flt-rater-0", "flt-rater-1", "flt-rater-2"]
+    assert report["settings"]["raters"] == 3
+    assert "flt-rater-0" in report["settings"]["available"]["raters"]

@@ -227,7 +227,10 @@ def build_report(human: HumanRatings, predictions: Mapping[str, Mapping[str, flo
             exclusion_rows.append({"axis": r["axis"], "level": "raters", "metric": "alpha",
                                    "all_raters": r["alpha_all"], "without_flagged": r["alpha_kept"],
                                    "change": r["alpha_kept"] - r["alpha_all"], "note": ""})
-    if flagged and not predictions:
+    if flagged and not kept:
+        notes.append("Every rater is flagged: the 'without flagged raters' numbers are empty. Check the reasons "
+                     "in the raters table, or loosen the screening thresholds.")
+    elif flagged and not predictions:
         shift = np.nanmean([np.nanmean(np.abs(human_kept[a] - human_all[a])) for a in AXES])
         notes.append(f"Excluding the flagged raters moves clip means by {shift:.2f} points on average.")
 

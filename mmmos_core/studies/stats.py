@@ -72,6 +72,8 @@ def mean_difference(a: Sequence[float], b: Sequence[float] | None = None, *, n_b
     otherwise mean(a) - mean(b) with each sample resampled on its own."""
     rng = np.random.default_rng(seed)
     a = np.asarray(a, dtype=float)
+    if not len(a) or (b is not None and not len(b)):  # e.g. every rater of a system was flagged
+        return (float("nan"),) * 4
     if b is None:
         data, stat = (a,), (lambda x, axis=-1: np.mean(x, axis=axis))
         value = float(np.mean(a))

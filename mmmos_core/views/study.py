@@ -119,3 +119,13 @@ def report_figures(report) -> dict[str, go.Figure]:
         if any(row["axis"] == axis for row in rows):
             figs[f"pairwise_{axis}"] = pairwise_figure(rows, axis)
     return figs
+
+
+def empty_figure(message: str, height: int = 260) -> go.Figure:
+    """A plot area that says what to do next instead of staying blank."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=14, color="#555"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, None, height)
