@@ -29,9 +29,9 @@ def test_a_rater_without_correlation_keeps_a_labelled_bar_and_the_threshold_is_i
     assert bars.y[1] > 0 and list(bars.text) == ["0.80", "n/a"]  # visible, and says why there is no number
     assert "straight-lining" in bars.customdata[1]
     assert bars.marker.line.color[1] != bars.marker.line.color[0]  # flagged rater outlined
-    threshold = fig.data[1]
-    assert list(threshold.y) == [0.25, 0.25] and "0.25" in threshold.name
-    assert not fig.layout.annotations  # no label drawn over the bars
+    assert [sh.y0 for sh in fig.layout.shapes] == [0.25]
+    assert "0.25" in fig.data[1].name and fig.layout.legend.y >= 1.0  # named above the plot, not on the bars
+    assert not fig.layout.annotations
 
 
 def test_pairwise_figure_shows_humans_and_model_with_cis():

@@ -236,10 +236,11 @@ def build_report(human: HumanRatings, predictions: Mapping[str, Mapping[str, flo
 
     if 2 <= n_systems <= MAX_PAIRWISE_SYSTEMS:
         for a in AXES:
-            model = [predictions[ids[k]][a] if preds_mask[k] else np.nan for k in with_sys] if predictions else None
+            model_side = [predictions[ids[k]][a] if preds_mask[k] else np.nan for k in with_sys] \
+                if predictions else None
             pairwise_rows += [dict(vars(r), verdict=r.verdict if n_boot else "not tested (bootstrap off)")
                               for r in pairwise_systems(a, [systems[k] for k in with_sys],
-                                                        kept_table.values[a][:, with_sys], model,
+                                                        kept_table.values[a][:, with_sys], model_side,
                                                         n_boot=n_boot, seed=seed)]
         notes.append("System A vs B: bootstrap 95% CIs of the difference of means; p-values Holm-adjusted over "
                      "all pairs of an axis" + (", flagged raters excluded." if flagged else "."))

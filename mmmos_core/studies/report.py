@@ -7,9 +7,14 @@ plotly; the HTML inlines plotly.js so it opens offline.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
+import shutil
+import subprocess
+import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -99,7 +104,9 @@ class CompareReport:
             ("Raters flagged", ", ".join(s.get("flagged", [])) or "none"),
         ]
 
-    def html(self) -> str:
+    def html(self, images: dict[str, bytes] | None = None) -> str:
+        """The report as one HTML file: interactive plots (plotly.js inlined, opens offline), or the
+        given PNGs instead (``images``: figure name -> PNG), which is what the PDF prints."""
         parts = ["<!doctype html><html><head><meta charset='utf-8'><title>MMMOS listening study report</title>",
                  "<style>body{font-family:Helvetica,Arial,sans-serif;margin:2em;max-width:1100px}"
                  "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;"
@@ -109,7 +116,12 @@ class CompareReport:
         parts.append("</table>")
         parts += [f"<p>{html.escape(n)}</p>" for n in self.notes]
         first = True
-        for fig in self.figures().values():
+        for name, fig in self.figures().items():
+            if images is not None:
+                if name in images:
+                    data = base64.b64encode(images[name]).decode("ascii")
+                    parts.append(f"<img alt='{html.escape(name)}' style='width:100%' src='data:image/png;base64,{data}'>")
+                continue
             # plotly.js is inlined once so the file opens offline.
             parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
             first = False
@@ -129,16 +141,14 @@ class CompareReport:
             files[f"{name}.csv"] = csv_text(_records(df), list(df.columns)).encode("utf-8")
         files["report.html"] = self.html().encode("utf-8")
         files["report.json"] = json.dumps(self.to_json(), indent=2).encode("utf-8")
-        missing = []
-        for name, fig in self.figures().items():
-            png = figure_png(fig)
-            if png is None:
-                missing.append(name)
-            else:
-                files[f"{name}.png"] = png
-        if missing:
-            files["README.txt"] = (b"PNG export needs the optional 'kaleido' package and a Chromium it can drive; "
-                                   b"it was not available, so the plots are in report.html only.\n")
+        pngs = {name: png for name, fig in self.figures().items() if (png := figure_png(fig)) is not None}
+        files.update({f"{name}.png": png for name, png in pngs.items()})
+        pdf = html_to_pdf(self.html(images=pngs)) if len(pngs) == len(self.figures()) else None
+        if pdf is not None:
+            files["report.pdf"] = pdf
+        else:
+            files["README.txt"] = (b"PNG and PDF export need the 'kaleido' package and Chromium (apt-get install "
+                                   b"chromium); they were not available, so the plots are in report.html only.\n")
         archive = out_dir / "mmmos_compare_report.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
             for name, data in files.items():
@@ -146,13 +156,48 @@ class CompareReport:
         return archive
 
 
+_KALEIDO_SERVER = False
+
+
 def figure_png(fig) -> bytes | None:
-    """PNG bytes when kaleido can render here (it needs a browser); None otherwise, never an error."""
+    """PNG bytes when kaleido can render here (it drives Chromium); None otherwise, never an error.
+    One kaleido browser is kept running for the process: starting one per figure costs seconds."""
+    global _KALEIDO_SERVER
     try:
-        import kaleido  # noqa: F401
+        import kaleido
     except ImportError:
         return None
     try:
-        return fig.to_image(format="png", width=1000, height=int(fig.layout.height or 600))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "kopts ignored when using a server": expected
+            if not _KALEIDO_SERVER:
+                kaleido.start_sync_server(silence_warnings=True)
+                _KALEIDO_SERVER = True
+            return fig.to_image(format="png", width=1000, height=int(fig.layout.height or 600))
     except Exception:  # kaleido's failures (no Chrome, sandbox, timeouts) vary by version; all mean "no PNG"
         return None
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def html_to_pdf(page: str, timeout_s: float = 90.0) -> bytes | None:
+    """Print an HTML page to PDF with headless Chromium; None when there is none or it fails."""
+    browser = find_chromium()
+    if browser is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="mmmos-pdf-") as tmp:
+        src, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        src.write_text(page, encoding="utf-8")
+        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+               f"--user-data-dir={tmp}/profile", f"--print-to-pdf={out}", src.as_uri()]
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.read_bytes() if out.is_file() and out.stat().st_size else None

@@ -71,13 +71,17 @@ def rater_figure(raters: Sequence[str], mean_corr: Sequence[float], flagged: Seq
         text=[f"{v:.2f}" if ok else "n/a" for v, ok in zip(values, finite)], textposition="outside",
         customdata=hover, name="mean Pearson r", showlegend=False,
         hovertemplate="%{x}: %{text}<br>%{customdata}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=[raters[0], raters[-1]] if raters else [], y=[threshold, threshold], mode="lines",
-                             line=dict(color=FLAG_COLOR, dash="dot"), hoverinfo="skip",
+    fig.add_hline(y=threshold, line=dict(color=FLAG_COLOR, dash="dot"))
+    # Named in the legend (above the plot), not written across the bars.
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=FLAG_COLOR, dash="dot"),
                              name=f"screening threshold r = {threshold:.2f}"))
     fig.update_yaxes(range=[min(-0.1, min(values, default=0) - 0.05), 1.1],
-                     title="mean Pearson r with the others (over axes)", gridcolor="#eceff3")
+                     title="mean Pearson r with the others", gridcolor="#eceff3")
     fig.update_xaxes(title="rater", type="category")
-    return _layout(fig, title, 380)
+    _layout(fig, title, 380)
+    fig.update_layout(margin=dict(l=80, r=30, t=70, b=50),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1.0, xanchor="right"))
+    return fig
 
 
 def pairwise_figure(rows: Sequence[Mapping[str, Any]], axis: str) -> go.Figure:
