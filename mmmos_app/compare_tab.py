@@ -10,6 +10,7 @@ import pandas as pd
 
 from mmmos_core import MMMOSError
 from mmmos_core.studies.compare import (
+    MAX_PAIRWISE_SYSTEMS,
     CompareReport,
     StudyFilter,
     build_report,
@@ -121,8 +122,9 @@ class CompareTab:
                                           "p_holm", "verdict", "n", "unit"]].round(3))
         else:
             n_sys = report.settings.get("n", {}).get("systems", 0)
-            pairwise = _note("Pairwise comparisons need a system id per clip and 2 or more systems "
-                             f"(here {n_sys}); for many systems, pick some in the Systems filter.")
+            pairwise = _note(f"{n_sys} systems: pick up to {MAX_PAIRWISE_SYSTEMS} in the Systems filter to compare "
+                             "them pair by pair." if n_sys > MAX_PAIRWISE_SYSTEMS else
+                             "Pairwise comparisons need a system id per clip and 2 or more systems.")
         if report.settings.get("kind") == "means":
             agreement = raters = _note("The file has mean ratings only: no rater statistics.")
         else:

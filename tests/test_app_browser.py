@@ -167,6 +167,10 @@ def test_compare_tab_draws_the_report(page, tmp_path):
     pred_file = tmp_path / "preds.jsonl"
     pred_file.write_text("\n".join(preds) + "\n")
     open_tab(page, "Compare")
+    # Before a run, every table and plot says what to do next: no placeholder headers, no blank plot.
+    assert "press Compare" in page.locator("#cmp-metrics").inner_text()
+    page.locator("#cmp-scatter", has_text="press Compare").wait_for()
+    shot(page, "compare_empty")
     page.locator("#cmp-ratings input[type=file]").set_input_files(str(labels))
     page.get_by_text("Upload predictions (JSONL").click()
     page.locator("#cmp-preds input[type=file]").set_input_files(str(pred_file))
@@ -174,10 +178,12 @@ def test_compare_tab_draws_the_report(page, tmp_path):
     # The bootstrap count stays at its default: typing into Gradio's slider box proved
     # unreliable on a loaded CI machine, and the default only makes the run a little longer.
     page.locator("#cmp-btn").click()
-    page.locator("#cmp-scatter .js-plotly-plot").wait_for()
-    assert "pseudo-rater" in page.locator("#cmp-notes").inner_text()
+    page.locator("#cmp-notes", has_text="pseudo-rater").wait_for(timeout=120_000)
+    page.locator("#cmp-scatter .js-plotly-plot", has_text="predicted vs human").wait_for()
     assert "[" in page.locator("#cmp-metrics").inner_text()  # values with their confidence intervals
     assert "pos10" in page.locator("#cmp-raters").inner_text()
+    assert "alpha (all raters)" in page.locator("#cmp-agreement").inner_text()  # readable names
+    assert "alpha_all" not in page.locator("body").inner_text()
     shot(page, "compare")
 
 

@@ -277,6 +277,6 @@ def metrics_wide(report: CompareReport) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["axis", "level", "n", *METRICS])
 
 
-__all__ = ["CompareReport", "HumanItem", "HumanRatings", "PSEUDO_RATER_NOTE", "StudyFilter", "TOO_FEW",
+__all__ = ["MAX_PAIRWISE_SYSTEMS", "CompareReport", "HumanItem", "HumanRatings", "PSEUDO_RATER_NOTE", "StudyFilter", "TOO_FEW",
            "build_report", "clip_durations", "detect_system", "figure_png", "load_human_ratings",
            "match_predictions", "metrics_wide", "predictions_from_file", "predictions_from_model"]
