@@ -183,6 +183,7 @@ class CompareTab:
                                      label="Flag raters whose correlation with the others is below")
                 max_gold = gr.Slider(0, 1, value=self.settings.listening.screen_max_gold_fail, step=0.05,
                                      label="Flag raters failing more than this share of gold items")
+        self._progress_panel()
         run = gr.Button("Compare", variant="primary", elem_id="cmp-btn")
         first = self.empty_outputs()
         notes = gr.Markdown(elem_id="cmp-notes")

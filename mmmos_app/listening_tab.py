@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
 from mmmos_core import AXES, AXIS_DEFINITIONS, AXIS_NAMES, MMMOSError
-from mmmos_core.studies.playlists import ListeningError, random_rater_id
+from mmmos_core.studies.playlists import ListeningError, random_rater_id, validate_rater_id
+from mmmos_core.studies.progress import progress, share_query
 from mmmos_core.studies.ratings import RatingsStoreError
 
 from .common import esc, md, skip
@@ -94,6 +96,49 @@ class ListeningTab:
             except ListeningError:
                 pass  # the session is gone; submitting will say so
 
+    def ui_from_link(self, request: gr.Request):
+        """``?playlist=NAME&rater=ID`` opens the Listening test with both chosen (a shared session link)."""
+        params = dict(request.query_params) if request is not None else {}
+        name = params.get("playlist", "")
+        if name not in self.settings.listening.playlists:
+            return skip(3)
+        try:
+            rater = validate_rater_id(params.get("rater")) if params.get("rater") else None
+        except ListeningError:
+            rater = None
+        return (gr.Tabs(selected="listen"), gr.update(value=name),
+                gr.skip() if rater is None else gr.update(value=rater))
+
+    def ui_progress(self):
+        """The experimenter's live view: per playlist and rater, counts, timing and flags; no scores."""
+        sizes, durations = {}, {}
+        for name in self.settings.listening.playlists:
+            try:
+                playlist = self.sessions.playlist(name)
+            except MMMOSError:
+                continue
+            sizes[name] = len(playlist.clips)
+            durations.update({(name, c.id): d for c in playlist.clips if (d := self.sessions.clip_duration(c))})
+        try:
+            rows = self.store.read().rows
+        except MMMOSError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        lines = progress(rows, sizes, durations)
+        if not lines:
+            return pd.DataFrame({"": ["No ratings yet. Share a link below and refresh when raters have started."]}), \
+                self._share_links()
+        per_rater = pd.DataFrame([x.row() for x in lines])
+        return per_rater, self._share_links(lines)
+
+    def _share_links(self, lines=()) -> str:
+        out = ["**Links that open the test with a playlist chosen** (append to this page's address; add "
+               "`&rater=ID` to fix the rater id too):"]
+        for name in self.settings.listening.playlists:
+            raters = sorted({x.rater for x in lines if x.playlist == name})
+            done = sum(x.done for x in lines if x.playlist == name)
+            out.append(f"- `{share_query(name)}` · {len(raters)} rater(s), {done} rating(s) so far")
+        return "\n".join(out)
+
     def _listening_tab(self, cfg):
         if self.settings.ratings_at_risk:
             gr.HTML("<div class='mmmos-banner error'><b>Ratings are not on persistent storage.</b> This Space "
@@ -132,3 +177,14 @@ class ListeningTab:
                   show_progress="hidden")
         clip.stop(self.ui_ended, None, radios, api_visibility="private", concurrency_limit=None,
                   show_progress="hidden")
+        self.link_targets = [playlist, rater]  # filled from ?playlist=...&rater=... when the page loads
+
+    def _progress_panel(self):
+        """Shown in the Compare tab (the experimenter's), not beside the raters."""
+        with gr.Accordion("Experimenter view: live progress of the listening test (no scores shown)", open=False):
+            refresh = gr.Button("Refresh", elem_id="progress-btn", size="sm")
+            progress_table = gr.Dataframe(interactive=False, wrap=True, elem_id="progress-table",
+                                          label="Per playlist and rater: done / total, median time, flags so far")
+            links = gr.Markdown(elem_id="share-links")
+        refresh.click(self.ui_progress, None, [progress_table, links], api_visibility="private",
+                      concurrency_limit=None)

@@ -98,7 +98,7 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
             gr.Markdown("# MMMOS · audio quality on four axes\nProduction Quality, Production Complexity, "
                         "Content Enjoyment and Content Usefulness, each on a 1–10 scale, for speech, music and sound.")
             gr.HTML(self.banner())
-            with gr.Tabs():
+            with gr.Tabs() as tabs:
                 with gr.Tab("Predict", id="predict"):
                     self._predict_tab()
                 with gr.Tab("Batch", id="batch"):
@@ -109,6 +109,8 @@ class MMMOSApp(PredictTab, BatchTab, ListeningTab, CompareTab, AboutTab):
                     self._compare_tab()
                 with gr.Tab("About", id="about"):
                     gr.Markdown(self._about())
+            demo.load(self.ui_from_link, None, [tabs, *self.link_targets], api_visibility="private",
+                      concurrency_limit=None, show_progress="hidden")
             gr.api(self.api_start_session, api_name="start_session", concurrency_limit=None)
             gr.api(self.api_rate, api_name="rate", concurrency_limit=None)
             gr.api(self.api_model_info, api_name="model_info", concurrency_limit=None)

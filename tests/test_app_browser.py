@@ -192,3 +192,24 @@ def test_about_tab(page):
     page.get_by_text("The four axes").wait_for()
     assert "m0-mlp" in page.locator("body").inner_text()
     shot(page, "about")
+
+
+def test_a_shared_link_opens_the_test_with_playlist_and_rater_chosen(page, server):
+    page.goto(server.url.rstrip("/") + "/?playlist=Shared+clips&rater=link-rater")
+    rater = page.locator("#rater-id textarea, #rater-id input").first
+    rater.wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('#rater-id textarea, #rater-id input')]"
+                           ".some(e => e.value === 'link-rater')")
+    assert page.get_by_role("tab", name="Listening test").get_attribute("aria-selected") == "true"
+    page.locator("#consent input[type=checkbox]").check()
+    page.locator("#start-btn").click()
+    page.locator("#listen-status", has_text="link-rater").wait_for()
+    rate_current_clip(page, {"PQ": 5, "PC": 5, "CE": 5, "CU": 5}, "Clip 2 of 21")
+    # The experimenter sees the rater's progress in the Compare tab, without any score.
+    open_tab(page, "Compare")
+    page.get_by_text("Experimenter view").click()
+    page.locator("#progress-btn").click()
+    table = page.locator("#progress-table", has_text="link-rater")
+    table.wait_for()
+    assert "1 / 21" in table.inner_text() and "?playlist=Shared+clips" in page.locator("#share-links").inner_text()
+    shot(page, "experimenter_view")
