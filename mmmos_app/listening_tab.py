@@ -6,6 +6,7 @@ import gradio as gr
 import pandas as pd
 
 from mmmos_core import AXES, AXIS_DEFINITIONS, AXIS_NAMES, MMMOSError
+from mmmos_core.studies.adaptive import priorities_from_records
 from mmmos_core.studies.playlists import ListeningError, random_rater_id, validate_rater_id
 from mmmos_core.studies.progress import progress, share_query
 from mmmos_core.studies.ratings import RatingsStoreError
@@ -95,6 +96,23 @@ class ListeningTab:
                 self.sessions.mark_played(session_id, clip_id)
             except ListeningError:
                 pass  # the session is gone; submitting will say so
+
+    def clip_priorities(self, playlist) -> dict[str, float]:
+        """Adaptive order: the model scores a playlist once (cached); human means come from the CSV
+        at every session start, so clips where humans and model disagree move up as ratings arrive."""
+        cache = self.__dict__.setdefault("_playlist_records", {})
+        if playlist.name not in cache:
+            records = {}
+            for clip, result in zip(playlist.clips, self.model.predict_many({"path": c.path} for c in playlist.clips)):
+                if not isinstance(result, MMMOSError):
+                    records[clip.id] = result.to_record()
+            cache[playlist.name] = records
+        sums: dict[str, list[dict[str, float]]] = {}
+        for row in self.store.read().rows:
+            if row["playlist"] == playlist.name and row["gold"] != "1":
+                sums.setdefault(row["clip_id"], []).append(row.scores)
+        human = {c: {a: sum(s[a] for s in rows) / len(rows) for a in AXES} for c, rows in sums.items()}
+        return priorities_from_records(cache[playlist.name], human)
 
     def ui_from_link(self, request: gr.Request):
         """``?playlist=NAME&rater=ID`` opens the Listening test with both chosen (a shared session link)."""

@@ -8,7 +8,6 @@ session holds in memory is needed to recover: the CSV is the only truth.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 import secrets
@@ -17,13 +16,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from mmmos_core.axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
 from mmmos_core.errors import ManifestError, MMMOSError
 from mmmos_core.paths import EXAMPLES_DIR
 from mmmos_core.tables import CSV_SUFFIXES, JSON_SUFFIXES, read_records
 
+from .adaptive import adaptive_order, rater_seed
 from .ratings import RatingRow, RatingsStore
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aiff", ".aif")
@@ -177,9 +177,8 @@ def load_playlist(spec: str, name: str | None = None, examples_dir: Path = EXAMP
 
 def rater_order(playlist: Playlist, rater_id: str) -> list[Clip]:
     """The same shuffle every time for a (playlist, rater): resuming keeps the order."""
-    digest = hashlib.sha256(f"{playlist.name}\x00{rater_id}".encode()).digest()
     order = list(playlist.clips)
-    random.Random(int.from_bytes(digest[:8], "big")).shuffle(order)
+    random.Random(rater_seed(playlist.name, rater_id)).shuffle(order)
     return order
 
 
@@ -241,7 +240,8 @@ class SessionManager:
 
     def __init__(self, store: RatingsStore, playlists: Mapping[str, str], *, model_id: str = "",
                  app_version: str = "", require_play: bool = True, max_comment_chars: int = 1000,
-                 max_sessions: int = 5000, examples_dir: Path = EXAMPLES_DIR, min_play_fraction: float = 0.0):
+                 max_sessions: int = 5000, examples_dir: Path = EXAMPLES_DIR, min_play_fraction: float = 0.0,
+                 priorities: Callable[[Playlist], Mapping[str, float]] | None = None):
         self.store = store
         self.examples_dir = Path(examples_dir)
         self.playlists = dict(playlists)
@@ -251,6 +251,8 @@ class SessionManager:
         # Share of each clip that must have played (server clock) before a browser may rate it; 0 = any play.
         self.min_play_fraction = float(min_play_fraction)
         self._durations: dict[str, float | None] = {}
+        # Adaptive order (studies.adaptive): clip id -> priority for a playlist; None = plain shuffle.
+        self.priorities = priorities
         self.max_comment_chars = max_comment_chars
         self.max_sessions = max_sessions
         self._sessions: dict[str, Session] = {}
@@ -272,7 +274,7 @@ class SessionManager:
         playlist = self.playlist(playlist_name)
         self.store.check()
         done = self.store.rated_clips(rater_id, playlist.name) & set(playlist.by_id)
-        session = Session(uuid.uuid4().hex[:16], rater_id, playlist, rater_order(playlist, rater_id), set(done),
+        session = Session(uuid.uuid4().hex[:16], rater_id, playlist, self.order_for(playlist, rater_id), set(done),
                           len(done))
         session.advance()
         with self._lock:
@@ -280,6 +282,12 @@ class SessionManager:
                 self._sessions.pop(next(iter(self._sessions)))
             self._sessions[session.id] = session
         return session
+
+    def order_for(self, playlist: Playlist, rater_id: str) -> list[Clip]:
+        if self.priorities is None:
+            return rater_order(playlist, rater_id)
+        return adaptive_order(playlist.clips, lambda c: c.id, self.priorities(playlist),
+                              rater_seed(playlist.name, rater_id))
 
     def get(self, session_id: str) -> Session:
         with self._lock:
