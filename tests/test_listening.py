@@ -213,3 +213,15 @@ def test_the_server_refuses_a_rating_before_the_clip_has_played_through(tmp_path
     # API clients send no play events and are not refused; their rows record "played" as unknown.
     api = m.start("api-user", "pool")
     m.rate(api.id, api.current.id, GOOD)
+
+
+def test_playlist_errors_name_the_file_and_line_but_not_the_server_folders(tmp_path):
+    manifest = tmp_path / "deep" / "secret" / "study.jsonl"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text('{"path": "a.wav"}\n{broken\n')
+    with pytest.raises(ManifestError) as err:
+        load_playlist(str(manifest))
+    assert "study.jsonl" in str(err.value) and "line 2" in str(err.value) and "secret" not in str(err.value)
+    manifest.write_text('{"id": "a"}\n')
+    with pytest.raises(ManifestError, match=r"^study.jsonl, line 1: no clip path"):
+        load_playlist(str(manifest))

@@ -78,7 +78,7 @@ class Playlist:
         if len(self.by_id) != len(self.clips):
             seen: set[str] = set()
             dup = next(c.id for c in self.clips if c.id in seen or seen.add(c.id))
-            raise ManifestError(f"{self.source}: clip id {dup!r} appears more than once")
+            raise ManifestError(f"{Path(self.source).name}: clip id {dup!r} appears more than once")
 
     @property
     def folders(self) -> list[str]:
@@ -115,7 +115,10 @@ def _parse_range(value: Any, where: str) -> tuple[float, float]:
 
 
 def _manifest_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    return [(r.line, r.fields) for r in read_records(path, what="playlist")]
+    try:
+        return [(r.line, r.fields) for r in read_records(path, what="playlist")]
+    except ManifestError as exc:  # raters see these messages: the file's name, not the server's folders
+        raise ManifestError(str(exc).replace(str(path), path.name)) from None
 
 
 def playlist_from_manifest(path: Path, name: str) -> Playlist:
@@ -124,7 +127,7 @@ def playlist_from_manifest(path: Path, name: str) -> Playlist:
     ``expected: {"PQ": [1, 3]}``). Relative clip paths are relative to the manifest."""
     clips, missing = [], []
     for n, rec in _manifest_records(path):
-        where = f"{path}, line {n}"
+        where = f"{path.name}, line {n}"
         raw = next((rec[k] for k in ("path", "data_path", "audio", "file") if rec.get(k)), None)
         if raw is None:
             raise ManifestError(f"{where}: no clip path (a 'path', 'data_path' or 'audio' column)")
@@ -150,7 +153,7 @@ def playlist_from_manifest(path: Path, name: str) -> Playlist:
         clips.append(Clip(clip_id, str(clip_path), system, gold, expected))
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise ManifestError(f"{path}: {len(missing)} clip file(s) not found: {shown}")
+        raise ManifestError(f"{path.name}: {len(missing)} clip file(s) not found: {shown}")
     return Playlist(name, clips, str(path))
 
 
@@ -166,12 +169,12 @@ def load_playlist(spec: str, name: str | None = None, examples_dir: Path = EXAMP
             playlist = playlist_from_folder(path, name or path.name)
         elif path.is_file():
             if path.suffix.lower() not in JSON_SUFFIXES + CSV_SUFFIXES:
-                raise ManifestError(f"{path}: a playlist is a folder or a .csv/.tsv/.jsonl/.json manifest")
+                raise ManifestError(f"{path.name}: a playlist is a folder or a .csv/.tsv/.jsonl/.json manifest")
             playlist = playlist_from_manifest(path, name or path.stem)
         else:
-            raise ManifestError(f"{path}: playlist folder or manifest not found")
+            raise ManifestError(f"{path.name}: playlist folder or manifest not found")
     if not playlist.clips:
-        raise ManifestError(f"{playlist.source}: the playlist has no audio clips")
+        raise ManifestError(f"{Path(playlist.source).name}: the playlist has no audio clips")
     return playlist
 
 
