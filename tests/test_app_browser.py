@@ -213,3 +213,31 @@ def test_a_shared_link_opens_the_test_with_playlist_and_rater_chosen(page, serve
     table.wait_for()
     assert "1 / 21" in table.inner_text() and "?playlist=Shared+clips" in page.locator("#share-links").inner_text()
     shot(page, "experimenter_view")
+
+
+def test_the_scales_unlock_only_when_the_clip_has_played_to_its_end(browser, logmel_model_dir, clips, tmp_path):
+    short = [c for c in clips if c.name.startswith("sound_robin")]  # 2.7 s
+    with running_app(tmp_path / "full-play", logmel_model_dir, short, examples=short,
+                     listening={"min_play_fraction": 1.0}) as running:
+        context = browser.new_context(viewport={"width": 1360, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(running.url)
+        open_tab(page, "Listening test")
+        page.locator("#consent input[type=checkbox]").check()
+        page.locator("#rater-id textarea, #rater-id input").first.fill("patient-rater")
+        page.locator("#start-btn").click()
+        page.locator("#clip-position", has_text="scales unlock when it ends").wait_for()
+        first_choice = page.locator("#rate-PQ input[type=radio]").first
+        assert first_choice.is_disabled()  # nothing to click before the clip has played
+        shot(page, "listening_locked")
+        page.locator("#rating-clip button[aria-label='Play']").click()
+        page.wait_for_function("() => !document.querySelector('#rate-PQ input[type=radio]').disabled",
+                               timeout=30_000)
+        for axis in ("PQ", "PC", "CE", "CU"):
+            page.locator(f"#rate-{axis} label").filter(has_text="6").first.click()
+        page.locator("#submit-rating").click()
+        page.locator("#listen-status", has_text="All 1 clips").wait_for()
+        context.close()
+        rows = RatingsStore(running.ratings_path).read().rows
+        assert len(rows) == 1 and float(rows[0]["seconds_spent"]) >= 2.2
