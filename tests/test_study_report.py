@@ -38,6 +38,7 @@ def test_the_html_report_has_a_header_and_readable_names(report):
     for raw in ("alpha_all", "ci_low", "gold_failed", ">r_PQ<", "p_holm"):
         assert raw not in page
     assert "alpha (all raters)" in page and "p (Holm-adjusted)" in page
+    assert "How raters are flagged" in page and "straight-lining" in page and "0.25" in page
 
 
 def test_the_export_renders_png_and_pdf_offline(report, tmp_path):

@@ -98,3 +98,14 @@ def test_pairwise_comparisons_find_the_better_system_and_adjust_for_multiplicity
                                                          - exact_mean(matrix[:, 12:].ravel()))
     again = pairwise_systems("PQ", [c[0] for c in clips], matrix, model, n_boot=1000, seed=0)
     assert [r.ci_low for r in again] == [r.ci_low for r in rows]  # same seed, same report
+
+
+def test_column_means_are_exact_for_whole_and_fractional_ratings():
+    from mmmos_core.studies.stats import column_means
+
+    whole = np.array([[1, 2, np.nan], [2, 2, 7], [4, np.nan, np.nan]], dtype=float)
+    assert column_means(whole)[:2].tolist() == [float(Fraction(7, 3)), 2.0] and column_means(whole)[2] == 7.0
+    frac = np.array([[0.1, 0.3], [0.2, 0.2], [0.3, 0.1]])
+    means = column_means(frac)
+    assert means[0] == means[1] == exact_mean([0.1, 0.2, 0.3])  # the order of summation does not matter
+    assert np.isnan(column_means(np.full((2, 1), np.nan)))[0]

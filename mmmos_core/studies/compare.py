@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 
 from mmmos_core.axes import AXES, AXIS_NAMES
 from mmmos_core.errors import AudioInputError, MMMOSError
@@ -29,7 +30,7 @@ from .human_ratings import (
 )
 from .quality import QualitySettings, check_raters, flat_raters
 from .report import CompareReport, figure_png
-from .stats import MIN_N, TOO_FEW, exact_mean, group_means, pairwise_systems, too_few
+from .stats import MIN_N, TOO_FEW, column_means, group_means, pairwise_systems, too_few
 
 MAX_PAIRWISE_SYSTEMS = 12  # 66 pairs per axis; beyond this, filter the systems you want to compare
 CORRELATIONS = ("LCC", "SRCC", "KTAU")
@@ -85,8 +86,6 @@ def predictions_from_model(model, human: HumanRatings, progress: Callable[[int, 
 
 def clip_durations(human: HumanRatings) -> dict[str, float]:
     """Seconds per rated clip whose audio is on this machine (for the too-fast check)."""
-    import soundfile as sf
-
     out = {}
     for item in human.items.values():
         if item.path and Path(item.path).is_file():
@@ -176,8 +175,8 @@ def build_report(human: HumanRatings, predictions: Mapping[str, Mapping[str, flo
 
     ids = list(table.items)
     kept_table = table.subset(raters=kept) if flagged else table
-    human_all = {a: np.array([exact_mean(c) for c in table.values[a].T]) for a in AXES}
-    human_kept = {a: np.array([exact_mean(c) for c in kept_table.values[a].T]) for a in AXES}
+    human_all = {a: column_means(table.values[a]) for a in AXES}
+    human_kept = {a: column_means(kept_table.values[a]) for a in AXES}
     systems = [human.items[i].system if i in human.items else None for i in ids]
     items_df = pd.DataFrame({"item": ids, "system": systems,
                              "ratings": (~np.isnan(table.values[AXES[0]])).sum(axis=0),

@@ -104,6 +104,21 @@ class CompareReport:
             ("Raters flagged", ", ".join(s.get("flagged", [])) or "none"),
         ]
 
+    def flag_rules(self) -> list[tuple[str, str]]:
+        """The rater checks in words, with the thresholds this report used."""
+        s = self.settings
+        if "min_corr" not in s:
+            return []
+        return [
+            ("gold items", f"more than {s['max_gold_fail']:.0%} of the rater's gold items outside their expected range"),
+            ("agreement", f"mean Pearson r with the others below {s['min_corr']:.2f} on 5 or more shared clips "
+                          f"(needs {s.get('min_n', {}).get('raters', 3)} or more raters)"),
+            ("straight-lining", f"every axis' SD over the rater's ratings at most {s['max_flat_sd']:.2f}"),
+            ("too fast", f"more than {s['max_fast_share']:.0%} of ratings given in under "
+                         f"{s['min_time_fraction']:.0%} of the clip's duration"),
+            ("inconsistent repeats", f"a clip rated twice differs by more than {s['max_repeat_diff']:.1f} points"),
+        ]
+
     def html(self, images: dict[str, bytes] | None = None) -> str:
         """The report as one HTML file: interactive plots (plotly.js inlined, opens offline), or the
         given PNGs instead (``images``: figure name -> PNG), which is what the PDF prints."""
@@ -115,6 +130,10 @@ class CompareReport:
         parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in self.header()]
         parts.append("</table>")
         parts += [f"<p>{html.escape(n)}</p>" for n in self.notes]
+        if len(self.raters):
+            parts.append("<h2>How raters are flagged</h2><table class='head'>")
+            parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in self.flag_rules()]
+            parts.append("</table>")
         first = True
         for name, fig in self.figures().items():
             if images is not None:
