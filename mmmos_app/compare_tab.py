@@ -19,8 +19,9 @@ from mmmos_core.studies.compare import (
     predictions_from_file,
     predictions_from_model,
 )
+from mmmos_core.studies.designs import analyse_design
 from mmmos_core.studies.quality import QualitySettings
-from mmmos_core.studies.report import readable
+from mmmos_core.studies.report import json_records, readable
 from mmmos_core.studies.stats import MIN_N
 from mmmos_core.views.study import empty_figure
 
@@ -213,6 +214,7 @@ class CompareTab:
                                   "works)", elem_id="cmp-zip")
         with gr.Accordion("Report JSON", open=False):
             report_json = gr.JSON()
+        self._designs_panel()
         state = gr.State()
         run.click(self.compare, [ratings, pred_mode, pred_file, audio_root, z_norm, n_boot, max_items, min_corr,
                                  max_gold, *filters], [report_json, report_file, state], api_name="compare",
@@ -221,6 +223,42 @@ class CompareTab:
                                           scatter_sys, rater_plot, pairwise_plot],
             api_visibility="private", concurrency_limit=None).success(
             self.filter_choices, [state, *filters], filters, api_visibility="private", concurrency_limit=None)
+
+    def analyse_design(self, results_file: str | None, predictions_file: str | None = None):
+        """A/B preference or MUSHRA-style results: their tables (and the model per system, where given)."""
+        if not results_file:
+            raise gr.Error("Upload an A/B or MUSHRA results file (CSV or JSONL).", print_exception=False)
+        uploads = {p: Path(p).name for p in (results_file, predictions_file) if p}
+        try:
+            results = analyse_design(results_file, predictions_file)
+        except MMMOSError as exc:
+            raise gr.Error(_scrub(str(exc), uploads), print_exception=False) from None
+        first, second = list(results.tables.values())
+        notes = "\n".join(f"- {md(n)}" for n in results.notes)
+        return ({"design": results.design, "notes": results.notes,
+                 **{k: json_records(v) for k, v in results.tables.items()}},
+                notes, readable(first.round(3)), readable(second.round(3)))
+
+    def _designs_panel(self):
+        with gr.Accordion("A/B preference and MUSHRA-style results", open=False):
+            gr.Markdown("Upload the results of an A/B test (`rater, item, axis, system_a, system_b, choice[, "
+                        "strength]`) or a MUSHRA-style test (`rater, item, axis, condition, score[, role]`); "
+                        "docs/app.md shows both formats. Optionally a predictions JSONL with a `system` field puts "
+                        "the model's mean score beside the A/B scale.")
+            with gr.Row():
+                results = gr.File(label="Results file", file_types=[".csv", ".tsv", ".jsonl", ".json"],
+                                  elem_id="design-results")
+                preds = gr.File(label="Predictions with systems (optional)", file_types=[".jsonl", ".json", ".csv"],
+                                elem_id="design-preds")
+            run = gr.Button("Analyse results", elem_id="design-btn")
+            notes = gr.Markdown(elem_id="design-notes")
+            first = gr.Dataframe(_note("A/B: win rates per pair. MUSHRA: means per condition."), interactive=False,
+                                 wrap=True, elem_id="design-first")
+            second = gr.Dataframe(_note("A/B: Bradley–Terry scale beside the model. MUSHRA: rater post-screening."),
+                                  interactive=False, wrap=True, elem_id="design-second")
+            out = gr.JSON(visible=False)
+        run.click(self.analyse_design, [results, preds], [out, notes, first, second], api_name="analyse_design",
+                  concurrency_limit=None)
 
     @staticmethod
     def filter_choices(report: CompareReport | None, *chosen):

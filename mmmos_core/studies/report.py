@@ -56,7 +56,7 @@ def _num(x: Any) -> Any:
     return x
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+def json_records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: _num(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
 
 
@@ -88,7 +88,7 @@ class CompareReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"notes": list(self.notes), "settings": self.settings, "created_utc": self.created_utc,
-                **{name: _records(df) for name, df in self.tables().items() if name != "items"},
+                **{name: json_records(df) for name, df in self.tables().items() if name != "items"},
                 "n_items": int(len(self.items))}
 
     def header(self) -> list[tuple[str, str]]:
@@ -157,7 +157,7 @@ class CompareReport:
         out_dir.mkdir(parents=True, exist_ok=True)
         files: dict[str, bytes] = {}
         for name, df in self.tables().items():
-            files[f"{name}.csv"] = csv_text(_records(df), list(df.columns)).encode("utf-8")
+            files[f"{name}.csv"] = csv_text(json_records(df), list(df.columns)).encode("utf-8")
         files["report.html"] = self.html().encode("utf-8")
         files["report.json"] = json.dumps(self.to_json(), indent=2).encode("utf-8")
         pngs = {name: png for name, fig in self.figures().items() if (png := figure_png(fig)) is not None}
