@@ -127,6 +127,7 @@ def _stats_text(rows: list[dict]) -> str:
 
 
 def _screen(human: HumanRatings, table, quality: QualitySettings, notes: list[str]) -> pd.DataFrame:
+    """One row per rater: agreement and gold (`screen_raters`), habits (`check_raters`), reasons."""
     if not human.has_raters:
         return pd.DataFrame()
     screens = screen_raters(table, human.gold, quality.min_corr, quality.max_gold_fail)
@@ -142,9 +143,10 @@ def _screen(human: HumanRatings, table, quality: QualitySettings, notes: list[st
     rows = []
     for s in screens:
         f = found.get(s.rater)
-        reasons = s.reasons + ([r for r in f.reasons] if f else [])
-        reasons = [r for r in reasons if not (r.startswith("no correlation") and any(x.startswith("straight")
-                                                                                         for x in reasons))]
+        habits = f.reasons if f else []
+        if any(r.startswith("straight-lining") for r in habits):  # says more than "no correlation"
+            s.reasons = [r for r in s.reasons if not r.startswith("no correlation")]
+        reasons = s.reasons + habits
         rows.append({"rater": s.rater, "items": s.n_items, **{f"r_{a}": s.corr[a] for a in AXES},
                      "mean_r": s.mean_corr, "gold_items": s.gold_items, "gold_failed": s.gold_failed,
                      "flat_sd": f.flat_sd if f else np.nan, "too_fast": f.too_fast if f else 0,
