@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from typing import Mapping, Sequence, TypeVar
+from typing import Callable, Mapping, Sequence, TypeVar
 
 from mmmos_core.axes import AXES
 
@@ -37,7 +37,7 @@ def rater_seed(playlist: str, rater: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{playlist}\x00{rater}".encode()).digest()[:8], "big")
 
 
-def adaptive_order(items: Sequence[T], key: callable, priorities: Mapping[str, float], seed: int) -> list[T]:
+def adaptive_order(items: Sequence[T], key: Callable[[T], str], priorities: Mapping[str, float], seed: int) -> list[T]:
     """``items`` sorted by priority (highest first, `PRIORITY_STEP` bins), ties shuffled by ``seed``;
     items without a priority go last, shuffled too."""
     rng = random.Random(seed)
