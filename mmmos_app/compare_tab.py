@@ -23,7 +23,7 @@ from mmmos_core.studies.designs import analyse_design
 from mmmos_core.studies.quality import QualitySettings
 from mmmos_core.studies.report import json_records, readable
 from mmmos_core.studies.stats import MIN_N
-from mmmos_core.views.study import empty_figure
+from mmmos_core.views.study import design_figure, empty_figure
 
 from .common import md, rounded
 
@@ -235,9 +235,10 @@ class CompareTab:
             raise gr.Error(_scrub(str(exc), uploads), print_exception=False) from None
         first, second = list(results.tables.values())
         notes = "\n".join(f"- {md(n)}" for n in results.notes)
+        plotted = second if results.design == "ab" else first
         return ({"design": results.design, "notes": results.notes,
                  **{k: json_records(v) for k, v in results.tables.items()}},
-                notes, readable(first.round(3)), readable(second.round(3)))
+                notes, readable(first.round(3)), readable(second.round(3)), design_figure(results.design, plotted))
 
     def _designs_panel(self):
         with gr.Accordion("A/B preference and MUSHRA-style results", open=False):
@@ -256,8 +257,10 @@ class CompareTab:
                                  wrap=True, elem_id="design-first")
             second = gr.Dataframe(_note("A/B: Bradley–Terry scale beside the model. MUSHRA: rater post-screening."),
                                   interactive=False, wrap=True, elem_id="design-second")
+            plot = gr.Plot(empty_figure("Upload results and press Analyse results."), show_label=False,
+                           elem_id="design-plot")
             out = gr.JSON(visible=False)
-        run.click(self.analyse_design, [results, preds], [out, notes, first, second], api_name="analyse_design",
+        run.click(self.analyse_design, [results, preds], [out, notes, first, second, plot], api_name="analyse_design",
                   concurrency_limit=None)
 
     @staticmethod

@@ -286,14 +286,14 @@ def test_ab_and_mushra_results_are_analysed_with_the_model_beside(client, tmp_pa
     preds = tmp_path / "preds.jsonl"
     preds.write_text("".join(json.dumps({"path": f"{s}/{k}.wav", "system": s, **{a: v for a in AXES}}) + "\n"
                              for s, v in (("new", 7.0), ("old", 4.0)) for k in range(2)))
-    out, notes, _, _ = client.predict(handle_file(str(ab)), handle_file(str(preds)), api_name="/analyse_design")
+    out, notes, _, _, _ = client.predict(handle_file(str(ab)), handle_file(str(preds)), api_name="/analyse_design")
     assert out["design"] == "ab" and out["pairs"][0]["a_wins"] == 7 and out["pairs"][0]["no_preference"] == 2
     scale = {r["system"]: r for r in out["scale"]}
     assert scale["new"]["bradley_terry"] > scale["old"]["bradley_terry"] and scale["new"]["model_mean"] == 7.0
     mushra = tmp_path / "mushra.csv"
     mushra.write_text("rater,item,axis,condition,score,role\n"
                       + "".join(f"r{k},t1,PQ,ref,100,reference\nr{k},t1,PQ,codec,{60 + k},\n" for k in range(3)))
-    out, _, _, _ = client.predict(handle_file(str(mushra)), None, api_name="/analyse_design")
+    out, _, _, _, _ = client.predict(handle_file(str(mushra)), None, api_name="/analyse_design")
     codec = next(r for r in out["conditions"] if r["condition"] == "codec")
     assert out["design"] == "mushra" and codec["mean"] == 61 and codec["raters"] == 3
     mushra.write_text("rater,item,axis,condition,score\nr1,t1,PQ,ref,150\n")

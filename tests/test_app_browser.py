@@ -241,3 +241,17 @@ def test_the_scales_unlock_only_when_the_clip_has_played_to_its_end(browser, log
         context.close()
         rows = RatingsStore(running.ratings_path).read().rows
         assert len(rows) == 1 and float(rows[0]["seconds_spent"]) >= 2.2
+
+
+def test_ab_results_are_analysed_in_the_compare_tab(page, tmp_path):
+    ab = tmp_path / "ab_results.csv"
+    ab.write_text("rater,item,axis,system_a,system_b,choice,strength\n"
+                  + "".join(f"r{k},song{k % 2},CE,new,old,{'A' if k < 6 else 'B'},slight\n" for k in range(8)))
+    open_tab(page, "Compare")
+    page.get_by_text("A/B preference and MUSHRA-style results").click()
+    page.locator("#design-results input[type=file]").set_input_files(str(ab))
+    page.locator("#design-btn").click()
+    page.locator("#design-notes", has_text="Wilson").wait_for()
+    assert "75" in page.locator("#design-first").inner_text() or "0.75" in page.locator("#design-first").inner_text()
+    page.locator("#design-plot", has_text="Bradley").wait_for()
+    shot(page, "compare_ab_results")

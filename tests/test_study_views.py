@@ -40,3 +40,17 @@ def test_pairwise_figure_shows_humans_and_model_with_cis():
     fig = pairwise_figure(rows, "PQ")
     assert [t.name for t in fig.data] == ["humans", "model"]
     assert list(fig.data[0].error_x.array) == pytest.approx([0.5]) and list(fig.data[1].x) == [0.4]
+
+
+def test_design_figures_put_the_model_beside_the_listeners_and_show_cis():
+    import pandas as pd
+
+    from mmmos_core.views.study import design_figure
+
+    scale = pd.DataFrame([{"axis": "PQ", "system": s, "bradley_terry": b, "model_mean": m}
+                          for s, b, m in (("new", 0.8, 7.0), ("old", -0.8, 4.0))])
+    fig = design_figure("ab", scale)
+    assert [t.name for t in fig.data] == ["listeners", "model mean"] and list(fig.data[1].y) == [7.0, 4.0]
+    means = pd.DataFrame([{"axis": "PQ", "condition": "codec", "mean": 60.0, "ci_low": 55.0, "ci_high": 65.0}])
+    fig = design_figure("mushra", means)
+    assert list(fig.data[0].error_y.array) == [5.0] and fig.layout.yaxis.range == (0, 100)

@@ -38,6 +38,11 @@ READABLE = {
     "all_raters": "all raters", "without_flagged": "without flagged raters", "change": "change",
     "source": "rated by", "system_a": "system A", "system_b": "system B", "difference": "A − B (points)",
     "p": "p (bootstrap)", "p_holm": "p (Holm-adjusted)", "unit": "resampled unit", "verdict": "verdict",
+    "a_wins": "A preferred", "b_wins": "B preferred", "no_preference": "no preference",
+    "win_rate_a": "A's win rate", "bradley_terry": "Bradley–Terry strength", "model_mean": "model mean (1–10)",
+    "condition": "condition", "role": "role", "mean": "mean (0–100)", "raters": "raters",
+    "reference_trials": "trials with hidden reference", "reference_below_90": "reference below 90",
+    "excluded": "excluded", "reason": "why excluded",
     **{f"r_{a}": f"r {a}" for a in ("PQ", "PC", "CE", "CU")},
 }
 

@@ -133,3 +133,41 @@ def empty_figure(message: str, height: int = 260) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, None, height)
+
+
+def design_figure(design: str, table) -> go.Figure:
+    """A/B: each system's Bradley–Terry strength per axis, the model's mean score beside it.
+    MUSHRA: each condition's mean 0–100 score with its 95% CI, per axis."""
+    rows = table.to_dict(orient="records") if len(table) else []
+    if not rows:
+        return empty_figure("Nothing to plot.")
+    axes = [a for a in AXES if any(r["axis"] == a for r in rows)]
+    fig = make_subplots(rows=1, cols=len(axes), subplot_titles=[axis_label(a) for a in axes],
+                        specs=[[{"secondary_y": design == "ab"}] * len(axes)])
+    for k, a in enumerate(axes):
+        sel = [r for r in rows if r["axis"] == a]
+        if design == "ab":
+            fig.add_trace(go.Bar(x=[r["system"] for r in sel], y=[r["bradley_terry"] for r in sel], name="listeners",
+                                 marker_color=OK_COLOR, showlegend=k == 0), 1, k + 1, secondary_y=False)
+            model = [r["model_mean"] for r in sel]
+            if any(np.isfinite(m) for m in model):
+                fig.add_trace(go.Scatter(x=[r["system"] for r in sel], y=model, mode="markers", name="model mean",
+                                         marker=dict(symbol="diamond", size=11, color="#e67e22"),
+                                         showlegend=k == 0), 1, k + 1, secondary_y=True)
+                fig.update_yaxes(title_text="model mean (1–10)", secondary_y=True, row=1, col=k + 1)
+            fig.update_yaxes(title_text="Bradley–Terry log-strength", secondary_y=False, row=1, col=k + 1)
+        else:
+            fig.add_trace(go.Scatter(
+                x=[r["condition"] for r in sel], y=[r["mean"] for r in sel], mode="markers", name="mean, 95% CI",
+                marker=dict(size=10, color=OK_COLOR), showlegend=k == 0,
+                error_y=dict(type="data", symmetric=False,
+                             array=[r["ci_high"] - r["mean"] if np.isfinite(r["ci_high"]) else 0 for r in sel],
+                             arrayminus=[r["mean"] - r["ci_low"] if np.isfinite(r["ci_low"]) else 0 for r in sel])),
+                1, k + 1)
+            fig.update_yaxes(range=[0, 100], title_text="score (0–100)", row=1, col=k + 1)
+        fig.update_xaxes(title_text="system" if design == "ab" else "condition", type="category", row=1, col=k + 1)
+    title = "A/B: listeners' scale and the model" if design == "ab" else "MUSHRA: mean score per condition"
+    _layout(fig, title, 440)
+    fig.update_layout(margin=dict(l=80, r=80, t=90, b=50),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.08, x=1.0, xanchor="right"))
+    return fig
