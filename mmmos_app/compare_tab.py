@@ -41,7 +41,9 @@ def _note(text: str) -> pd.DataFrame:
 def _scrub(text: str, uploads: dict[str, str]) -> str:
     """Upload temp paths mean nothing to the user (and reveal the server's layout): keep the file name."""
     for path, name in uploads.items():
-        text = text.replace(path, name).replace(str(Path(path).parent) + "/", "")
+        text = text.replace(path, name)
+        if name == Path(path).name:  # an upload: its temp folder is unique, safe to drop wherever it appears
+            text = text.replace(str(Path(path).parent) + "/", "")
     return text
 
 
@@ -61,6 +63,8 @@ class CompareTab:
             raise gr.Error("No ratings yet in this app's ratings file: run a listening test first, or upload a "
                            "ratings file.", print_exception=False)
         uploads = {p: Path(p).name for p in (ratings_file, predictions_file) if p}
+        if not ratings_file:
+            uploads[source] = "this app's ratings file"
         keep = StudyFilter.parse(playlists or (), raters or (), systems or ())
         progress(0.05, desc="Reading ratings")
         try:
