@@ -109,3 +109,19 @@ def test_column_means_are_exact_for_whole_and_fractional_ratings():
     means = column_means(frac)
     assert means[0] == means[1] == exact_mean([0.1, 0.2, 0.3])  # the order of summation does not matter
     assert np.isnan(column_means(np.full((2, 1), np.nan)))[0]
+
+
+def test_metric_cis_by_scipy_bootstrap_bracket_the_values_and_skip_degenerate_resamples():
+    from mmmos_core.studies.stats import metric_cis
+    from mmmos_core.training.metrics import compute_metrics
+
+    rng = np.random.default_rng(5)
+    gold = rng.uniform(1, 10, 60)
+    pred = gold + rng.normal(0, 1.0, 60)
+    values, cis = compute_metrics(pred, gold), metric_cis(pred, gold, n_boot=500, seed=1)
+    for m in ("MSE", "LCC", "SRCC", "KTAU"):
+        assert cis[m][0] <= values[m] <= cis[m][1]
+    assert cis == metric_cis(pred, gold, n_boot=500, seed=1)  # seeded: the same report twice
+    # Three values, two of them equal: many resamples are constant and have no correlation.
+    tiny = metric_cis([1.0, 1.0, 2.0], [3.0, 3.0, 5.0], n_boot=200)
+    assert all(np.isfinite(tiny["LCC"])) and metric_cis([1.0], [2.0])["LCC"] is None

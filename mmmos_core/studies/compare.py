@@ -17,7 +17,7 @@ import soundfile as sf
 from mmmos_core.axes import AXES, AXIS_NAMES
 from mmmos_core.errors import AudioInputError, MMMOSError
 from mmmos_core.labels import match_ids, read_predictions
-from mmmos_core.training.metrics import METRICS, metric_table
+from mmmos_core.training.metrics import METRICS, compute_metrics
 
 from .agreement import agreement, screen_raters
 from .human_ratings import (
@@ -30,7 +30,7 @@ from .human_ratings import (
 )
 from .quality import QualitySettings, check_raters, flat_raters
 from .report import CompareReport, figure_png
-from .stats import MIN_N, TOO_FEW, column_means, group_means, pairwise_systems, too_few
+from .stats import MIN_N, TOO_FEW, column_means, group_means, metric_cis, pairwise_systems, too_few
 
 MAX_PAIRWISE_SYSTEMS = 12  # 66 pairs per axis; beyond this, filter the systems you want to compare
 CORRELATIONS = ("LCC", "SRCC", "KTAU")
@@ -108,11 +108,12 @@ def _level_rows(axis: str, level: str, pred: np.ndarray, gold: np.ndarray, n_boo
     """One row per metric; correlations under the minimum n say so instead of giving a number."""
     unit = "clips" if level == "utterance" else "systems"
     short = too_few(len(pred), unit)
-    cells = metric_table(pred, gold, None, n_boot=n_boot if len(pred) >= 2 else 0, seed=seed)["utterance"]
+    values = compute_metrics(pred, gold)
+    cis = metric_cis(pred, gold, n_boot, seed)
     rows = []
     for m in METRICS:
-        ci = cells[m]["ci"] or [None, None]
-        value, note = cells[m]["value"], ""
+        ci = cis[m] or [None, None]
+        value, note = values[m], ""
         if m in CORRELATIONS and short:
             value, ci, note = float("nan"), [None, None], short
         rows.append({"axis": axis, "level": level, "metric": m, "value": value, "ci_low": ci[0], "ci_high": ci[1],

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import itertools
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
@@ -71,6 +73,16 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
+@contextmanager
+def _quiet_bootstrap():
+    """scipy warns when resamples are degenerate (constant); the callers drop those resamples
+    from the distribution themselves, so the warning says nothing new."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def _bootstrap_p(distribution: np.ndarray) -> float:
     """Two-sided bootstrap p-value of 'no difference': twice the smaller tail beyond zero."""
     d = distribution[np.isfinite(distribution)]
@@ -97,8 +109,9 @@ def mean_difference(a: Sequence[float], b: Sequence[float] | None = None, *, n_b
         value = float(np.mean(a) - np.mean(b))
     if n_boot <= 0 or min(len(x) for x in data) < 2:
         return value, float("nan"), float("nan"), float("nan")
-    res = stats.bootstrap(data, stat, n_resamples=n_boot, confidence_level=level, method="percentile",
-                          vectorized=True, paired=False, random_state=rng)
+    with _quiet_bootstrap():
+        res = stats.bootstrap(data, stat, n_resamples=n_boot, confidence_level=level, method="percentile",
+                              vectorized=True, paired=False, random_state=rng)
     return value, float(res.confidence_interval.low), float(res.confidence_interval.high), \
         _bootstrap_p(np.asarray(res.bootstrap_distribution))
 
@@ -176,3 +189,48 @@ def pairwise_systems(axis: str, systems: Sequence[str], human_matrix: np.ndarray
         rows += block
     return rows
 
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of every row pair of two [batch, n] arrays; NaN where a row is constant."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    den = np.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (xc * yc).sum(axis=-1) / den, np.nan)
+
+
+def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    flat_x, flat_y = x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
+    out = [stats.kendalltau(a, b)[0] if np.ptp(a) and np.ptp(b) else np.nan for a, b in zip(flat_x, flat_y)]
+    return np.array(out).reshape(x.shape[:-1])
+
+
+# Each takes (pred, gold, axis) as scipy.stats.bootstrap passes resamples: rows along the last axis.
+BOOTSTRAP_STATISTICS = {
+    "MSE": lambda p, g, axis=-1: np.mean((p - g) ** 2, axis=axis),
+    "LCC": lambda p, g, axis=-1: _pearson_rows(p, g),
+    "SRCC": lambda p, g, axis=-1: _pearson_rows(stats.rankdata(p, axis=-1), stats.rankdata(g, axis=-1)),
+    "KTAU": lambda p, g, axis=-1: _kendall_rows(p, g),
+}
+
+
+def metric_cis(pred: Sequence[float], gold: Sequence[float], n_boot: int = 1000, seed: int = 0,
+               level: float = 0.95) -> dict[str, list[float] | None]:
+    """Percentile bootstrap CIs of MSE, LCC, SRCC and KTAU by `scipy.stats.bootstrap` (pairs of
+    prediction and label resampled together). Resamples where a correlation is undefined (all
+    values equal) are left out, as the value itself would be; None when there is nothing to resample."""
+    p, g = np.asarray(pred, dtype=float), np.asarray(gold, dtype=float)
+    if n_boot <= 0 or len(p) < 2:
+        return {m: None for m in BOOTSTRAP_STATISTICS}
+    out = {}
+    for k, (name, fn) in enumerate(BOOTSTRAP_STATISTICS.items()):
+        with _quiet_bootstrap():
+            res = stats.bootstrap((p, g), fn, n_resamples=n_boot, paired=True, vectorized=True,
+                                  method="percentile", confidence_level=level,
+                                  random_state=np.random.default_rng(seed + k))
+        d = np.asarray(res.bootstrap_distribution, dtype=float)
+        d = d[np.isfinite(d)]
+        q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+        out[name] = [float(v) for v in np.percentile(d, q)] if len(d) else [float("nan")] * 2
+    return out
