@@ -1,4 +1,4 @@
-"""The Compare tab: human ratings against the model, rater agreement and screening, a report."""
+"""The Compare tab: human ratings against the model, rater quality, system comparisons, a report."""
 
 from __future__ import annotations
 
@@ -9,19 +9,41 @@ import pandas as pd
 
 from mmmos_core import MMMOSError
 from mmmos_core.studies.compare import (
+    MAX_PAIRWISE_SYSTEMS,
     CompareReport,
+    StudyFilter,
     build_report,
     load_human_ratings,
     metrics_wide,
     predictions_from_file,
     predictions_from_model,
 )
+from mmmos_core.studies.designs import analyse_design
+from mmmos_core.studies.quality import QualitySettings
+from mmmos_core.studies.report import json_records, readable
+from mmmos_core.studies.stats import MIN_N
+from mmmos_core.views.study import design_figure, empty_figure
 
 from .common import md, rounded, scratch_dir
 
 PRED_RUN = "Run the current model on the clips"
 PRED_UPLOAD = "Upload predictions (JSONL from `mmmos predict`)"
 PRED_NONE = "No predictions: rater statistics only"
+BEFORE_RUN = "Choose the ratings (or keep this app's own) and press Compare."
+
+
+def _note(text: str) -> pd.DataFrame:
+    """A one-cell table that says what to do next, instead of placeholder headers."""
+    return pd.DataFrame({"": [text]})
+
+
+def _scrub(text: str, uploads: dict[str, str]) -> str:
+    """Upload temp paths mean nothing to the user (and reveal the server's layout): keep the file name."""
+    for path, name in uploads.items():
+        text = text.replace(path, name)
+        if name == Path(path).name:  # an upload: its temp folder is unique, safe to drop wherever it appears
+            text = text.replace(str(Path(path).parent) + "/", "")
+    return text
 
 
 class CompareTab:
@@ -29,16 +51,24 @@ class CompareTab:
 
     def compare(self, ratings_file: str | None, predictions: str, predictions_file: str | None,
                 audio_root: str, z_normalise: bool, n_boot: float, max_items: float,
-                min_corr: float, max_gold_fail: float, progress=gr.Progress()):
-        """Human ratings vs model: metrics with bootstrap CIs, rater agreement and screening, a report zip."""
+                min_corr: float, max_gold_fail: float, playlists: list[str] | str | None = None,
+                raters: list[str] | str | None = None, systems: list[str] | str | None = None,
+                progress=gr.Progress()):
+        """Human ratings vs model: metrics with bootstrap CIs, rater quality, system A vs B, a report zip.
+
+        playlists / raters / systems narrow the ratings (empty = all); the choice is kept in the report."""
         source = ratings_file or str(self.settings.ratings_path)
         if not ratings_file and not Path(source).exists():
-            raise gr.Error("No ratings yet in this app's ratings file; upload a ratings file instead.",
-                           print_exception=False)
+            raise gr.Error("No ratings yet in this app's ratings file: run a listening test first, or upload a "
+                           "ratings file.", print_exception=False)
+        uploads = {p: Path(p).name for p in (ratings_file, predictions_file) if p}
+        if not ratings_file:
+            uploads[source] = "this app's ratings file"
+        keep = StudyFilter.parse(playlists or (), raters or (), systems or ())
         progress(0.05, desc="Reading ratings")
         try:
             human = load_human_ratings(source, audio_root=(audio_root or "").strip() or None,
-                                       clip_path=self._clip_path, max_items=int(max_items or 0) or None)
+                                       clip_path=self._clip_path, max_items=int(max_items or 0) or None, keep=keep)
             preds, notes = None, []
             if predictions == PRED_UPLOAD:
                 if not predictions_file:
@@ -52,19 +82,27 @@ class CompareTab:
             if preds is not None and not preds:
                 notes.append("No clip has a prediction, so there are no model metrics.")
                 preds = None
-            progress(0.9, desc="Bootstrap confidence intervals")
+            progress(0.8, desc="Bootstrap confidence intervals")
+            quality = QualitySettings(min_corr=float(min_corr), max_gold_fail=float(max_gold_fail))
             report = build_report(human, preds, z_normalise=bool(z_normalise), n_boot=int(n_boot or 0),
-                                  min_corr=float(min_corr), max_gold_fail=float(max_gold_fail), notes=notes)
+                                  quality=quality, notes=notes, app_version=self._app_version(),
+                                  model=self.model_name if predictions == PRED_RUN else
+                                  (f"predictions file {Path(predictions_file).name}" if preds else ""))
         except gr.Error:
             raise
         except MMMOSError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        if ratings_file:  # an upload's temp path means nothing to the user; its name does
-            name = Path(ratings_file).name
-            report.notes = [n.replace(str(ratings_file), name) for n in report.notes]
-            report.settings["source"] = name
+            raise gr.Error(_scrub(str(exc), uploads), print_exception=False) from None
+        report.notes = [_scrub(n, uploads) for n in report.notes]
+        report.settings["source"] = _scrub(report.settings["source"], uploads)
+        report.settings["available"] = human.available
         archive = report.export(scratch_dir("report-", self.settings.upload_cache_max_age_s))
         return report.to_json(), str(archive), report
+
+    @staticmethod
+    def _app_version() -> str:
+        from mmmos_core import __version__
+
+        return __version__
 
     def _clip_path(self, playlist: str, clip_id: str) -> str | None:
         try:
@@ -76,25 +114,52 @@ class CompareTab:
     @staticmethod
     def render_report(report: CompareReport | None):
         if report is None:
-            return ("",) + (None,) * 7
+            return CompareTab.empty_outputs()
         notes = "\n".join(f"- {md(n)}" for n in report.notes) or "&nbsp;"
-        exclusion = rounded(report.exclusion)
-        if exclusion is None:
-            if report.settings.get("kind") == "means":
-                why = "The file has mean ratings only: no rater statistics."
-            elif not report.settings.get("flagged"):
-                why = "No rater was flagged, so nothing changes."
-            else:
-                why = "Without predictions, see the notes for how clip means move."
-            exclusion = pd.DataFrame({"effect of excluding flagged raters": [why]})
-        return (notes, rounded(metrics_wide(report)), rounded(report.agreement), rounded(report.raters),
-                exclusion, report.figures.get("scatter_utterance"), report.figures.get("scatter_system"),
-                report.figures.get("raters"))
+        figs = report.figures()
+        has_preds = len(report.metrics) > 0
+        metrics = rounded(metrics_wide(report)) if has_preds else _note(
+            "No predictions: choose 'Run the current model' or upload a predictions JSONL to see model metrics.")
+        pairwise = report.pairwise
+        if len(pairwise):
+            pairwise = readable(pairwise[["axis", "source", "system_a", "system_b", "difference", "ci_low", "ci_high",
+                                          "p_holm", "verdict", "n", "unit"]].round(3))
+        else:
+            n_sys = report.settings.get("n", {}).get("systems", 0)
+            pairwise = _note(f"{n_sys} systems: pick up to {MAX_PAIRWISE_SYSTEMS} in the Systems filter to compare "
+                             "them pair by pair." if n_sys > MAX_PAIRWISE_SYSTEMS else
+                             "Pairwise comparisons need a system id per clip and 2 or more systems.")
+        if report.settings.get("kind") == "means":
+            agreement = raters = _note("The file has mean ratings only: no rater statistics.")
+        else:
+            agreement = readable(rounded(report.agreement)) if len(report.agreement) else _note(
+                f"Agreement needs 2 or more raters; {MIN_N['raters']} or more to screen raters by agreement.")
+            raters = readable(rounded(report.raters)) if len(report.raters) else _note("No rater ids in this file.")
+        if len(report.exclusion):
+            exclusion = readable(rounded(report.exclusion))
+        elif report.settings.get("kind") == "means":
+            exclusion = _note("The file has mean ratings only: no raters to exclude.")
+        elif not report.settings.get("flagged"):
+            exclusion = _note("No rater was flagged, so nothing changes.")
+        else:
+            exclusion = _note("Without predictions, see the notes for how clip means move.")
+        sys_fig = figs.get("scatter_system") or empty_figure(
+            "No system-level plot: it needs predictions and a system id for clips of 2 or more systems.")
+        return (notes, metrics, pairwise, agreement, raters, exclusion,
+                figs.get("scatter_utterance") or empty_figure("No predictions to plot against the humans."),
+                sys_fig, figs.get("raters") or empty_figure("No per-rater statistics for this file."),
+                figs.get("pairwise_PQ") or empty_figure("No system comparisons to plot."))
+
+    @staticmethod
+    def empty_outputs() -> tuple:
+        return ("",) + (_note(BEFORE_RUN),) * 5 + (empty_figure(BEFORE_RUN),) * 4
 
     def _compare_tab(self):
         default_pred = PRED_RUN if self.model is not None else PRED_UPLOAD
         gr.Markdown("Compare human ratings with the model: challenge metrics with bootstrap 95% confidence "
-                    "intervals, rater agreement (Krippendorff's alpha, interval) and post-screening of raters.")
+                    "intervals, rater agreement (Krippendorff's alpha, interval), rater quality checks, and "
+                    "'is system A better than B?' per axis with Holm-adjusted p-values. "
+                    f"Correlations need at least {MIN_N['clips']} clips or {MIN_N['systems']} systems.")
         with gr.Row(equal_height=False):
             with gr.Column():
                 ratings = gr.File(label="Human ratings: this app's CSV, an Audiobox multi-rater JSONL, or a label "
@@ -107,6 +172,10 @@ class CompareTab:
                                      elem_id="cmp-pred-mode")
                 pred_file = gr.File(label="Predictions JSONL", file_types=[".jsonl", ".json", ".csv"],
                                     elem_id="cmp-preds")
+        with gr.Row():
+            filters = [gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, label=label,
+                                   info="empty = all", elem_id=f"cmp-filter-{key}")
+                       for key, label in (("playlists", "Playlists"), ("raters", "Raters"), ("systems", "Systems"))]
         with gr.Accordion("Options", open=False):
             with gr.Row():
                 z_norm = gr.Checkbox(label="Z-normalise each rater's ratings (per axis)", value=False)
@@ -118,29 +187,88 @@ class CompareTab:
                                      label="Flag raters whose correlation with the others is below")
                 max_gold = gr.Slider(0, 1, value=self.settings.listening.screen_max_gold_fail, step=0.05,
                                      label="Flag raters failing more than this share of gold items")
+        self._progress_panel()
         run = gr.Button("Compare", variant="primary", elem_id="cmp-btn")
+        first = self.empty_outputs()
         notes = gr.Markdown(elem_id="cmp-notes")
         gr.Markdown("### Model vs humans")
-        metrics = gr.Dataframe(interactive=False, label="Metrics: value [95% CI]", elem_id="cmp-metrics", wrap=True)
+        metrics = gr.Dataframe(first[1], interactive=False, label="Metrics: value [95% CI]", elem_id="cmp-metrics",
+                               wrap=True)
         with gr.Tabs():
             with gr.Tab("Clips"):
-                scatter = gr.Plot(show_label=False, elem_id="cmp-scatter")
+                scatter = gr.Plot(first[6], show_label=False, elem_id="cmp-scatter")
             with gr.Tab("Systems"):
-                scatter_sys = gr.Plot(show_label=False)
+                scatter_sys = gr.Plot(first[7], show_label=False, elem_id="cmp-scatter-sys")
+        gr.Markdown("### Is system A better than B?")
+        pairwise = gr.Dataframe(first[2], interactive=False, wrap=True, elem_id="cmp-pairwise",
+                                label="Difference of means A − B with 95% CI, Holm-adjusted p, humans and model")
+        pairwise_plot = gr.Plot(first[9], show_label=False, elem_id="cmp-pairwise-plot")
         gr.Markdown("### Raters")
         with gr.Row(equal_height=False):
-            agreement = gr.Dataframe(interactive=False, label="Agreement: Krippendorff's alpha (interval), all "
-                                     "raters and without flagged raters", elem_id="cmp-agreement")
-            exclusion = gr.Dataframe(interactive=False, label="Effect of excluding flagged raters on model metrics")
-        rater_plot = gr.Plot(show_label=False)
-        raters = gr.Dataframe(interactive=False, label="Each rater vs the mean of the others", elem_id="cmp-raters")
+            agreement = gr.Dataframe(first[3], interactive=False, label="Agreement: Krippendorff's alpha (interval), "
+                                     "all raters and without flagged raters", elem_id="cmp-agreement")
+            exclusion = gr.Dataframe(first[5], interactive=False, label="Effect of excluding flagged raters",
+                                     elem_id="cmp-exclusion")
+        rater_plot = gr.Plot(first[8], show_label=False, elem_id="cmp-rater-plot")
+        raters = gr.Dataframe(first[4], interactive=False, wrap=True, elem_id="cmp-raters",
+                              label="Each rater: agreement with the others, quality checks, and why flagged")
         with gr.Row():
-            report_file = gr.File(label="Report: CSV tables, HTML plots (PNG where kaleido works)", elem_id="cmp-zip")
+            report_file = gr.File(label="Report: HTML with header and plots, CSV tables, JSON (PNG where kaleido "
+                                  "works)", elem_id="cmp-zip")
         with gr.Accordion("Report JSON", open=False):
             report_json = gr.JSON()
+        self._designs_panel()
         state = gr.State()
         run.click(self.compare, [ratings, pred_mode, pred_file, audio_root, z_norm, n_boot, max_items, min_corr,
-                                 max_gold], [report_json, report_file, state], api_name="compare",
+                                 max_gold, *filters], [report_json, report_file, state], api_name="compare",
                   concurrency_id="model", concurrency_limit=self.settings.concurrency).success(
-            self.render_report, [state], [notes, metrics, agreement, raters, exclusion, scatter, scatter_sys,
-                                          rater_plot], api_visibility="private", concurrency_limit=None)
+            self.render_report, [state], [notes, metrics, pairwise, agreement, raters, exclusion, scatter,
+                                          scatter_sys, rater_plot, pairwise_plot],
+            api_visibility="private", concurrency_limit=None).success(
+            self.filter_choices, [state, *filters], filters, api_visibility="private", concurrency_limit=None)
+
+    def analyse_design(self, results_file: str | None, predictions_file: str | None = None):
+        """A/B preference or MUSHRA-style results: their tables (and the model per system, where given)."""
+        if not results_file:
+            raise gr.Error("Upload an A/B or MUSHRA results file (CSV or JSONL).", print_exception=False)
+        uploads = {p: Path(p).name for p in (results_file, predictions_file) if p}
+        try:
+            results = analyse_design(results_file, predictions_file)
+        except MMMOSError as exc:
+            raise gr.Error(_scrub(str(exc), uploads), print_exception=False) from None
+        first, second = list(results.tables.values())
+        notes = "\n".join(f"- {md(n)}" for n in results.notes)
+        plotted = second if results.design == "ab" else first
+        return ({"design": results.design, "notes": results.notes,
+                 **{k: json_records(v) for k, v in results.tables.items()}},
+                notes, readable(first.round(3)), readable(second.round(3)), design_figure(results.design, plotted))
+
+    def _designs_panel(self):
+        with gr.Accordion("A/B preference and MUSHRA-style results", open=False):
+            gr.Markdown("Upload the results of an A/B test (`rater, item, axis, system_a, system_b, choice[, "
+                        "strength]`) or a MUSHRA-style test (`rater, item, axis, condition, score[, role]`); "
+                        "docs/app.md shows both formats. Optionally a predictions JSONL with a `system` field puts "
+                        "the model's mean score beside the A/B scale.")
+            with gr.Row():
+                results = gr.File(label="Results file", file_types=[".csv", ".tsv", ".jsonl", ".json"],
+                                  elem_id="design-results")
+                preds = gr.File(label="Predictions with systems (optional)", file_types=[".jsonl", ".json", ".csv"],
+                                elem_id="design-preds")
+            run = gr.Button("Analyse results", elem_id="design-btn")
+            notes = gr.Markdown(elem_id="design-notes")
+            first = gr.Dataframe(_note("A/B: win rates per pair. MUSHRA: means per condition."), interactive=False,
+                                 wrap=True, elem_id="design-first")
+            second = gr.Dataframe(_note("A/B: Bradley–Terry scale beside the model. MUSHRA: rater post-screening."),
+                                  interactive=False, wrap=True, elem_id="design-second")
+            plot = gr.Plot(empty_figure("Upload results and press Analyse results."), show_label=False,
+                           elem_id="design-plot")
+            out = gr.JSON(visible=False)
+        run.click(self.analyse_design, [results, preds], [out, notes, first, second, plot], api_name="analyse_design",
+                  concurrency_limit=None)
+
+    @staticmethod
+    def filter_choices(report: CompareReport | None, *chosen):
+        """After a run, offer what the file holds, keeping the current choice."""
+        available = (report.settings.get("available") if report else None) or {}
+        return tuple(gr.update(choices=sorted(set(available.get(key, [])) | set(value or [])))
+                     for key, value in zip(("playlists", "raters", "systems"), chosen))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
 from mmmos_core import AXES, AXIS_DEFINITIONS, AXIS_NAMES, MMMOSError
-from mmmos_core.studies.playlists import ListeningError, random_rater_id
+from mmmos_core.studies.adaptive import priorities_from_records
+from mmmos_core.studies.playlists import ListeningError, random_rater_id, validate_rater_id
+from mmmos_core.studies.progress import progress, share_query
 from mmmos_core.studies.ratings import RatingsStoreError
 
 from .common import esc, md, skip
@@ -61,11 +64,24 @@ class ListeningTab:
             return (session.id, "", gr.update(visible=False), "", None, *[None] * 4, "",
                     (status + "\n\n" if status else "") + done)
         position = f"{saved}**Clip {len(session.done) + 1} of {session.total}**"
-        if self.settings.listening.require_play:
+        locked = self._full_play_required
+        if locked:
+            position += " · play the whole clip: the scales unlock when it ends"
+        elif self.settings.listening.require_play:
             position += " · play the clip, then rate all four scales"
+        radios = [gr.update(value=None, interactive=not locked) for _ in AXES]
         return (session.id, clip.id, gr.update(visible=True), position,
-                gr.update(value=clip.path, label=f"Clip {len(session.done) + 1}"), *[None] * 4, "",
+                gr.update(value=clip.path, label=f"Clip {len(session.done) + 1}"), *radios, "",
                 gr.skip() if status is None else status)
+
+    @property
+    def _full_play_required(self) -> bool:
+        cfg = self.settings.listening
+        return cfg.require_play and cfg.min_play_fraction > 0
+
+    def ui_ended(self):
+        """The clip reached its end in the browser: unlock the scales (the server still checks the time)."""
+        return tuple(gr.update(interactive=True) for _ in AXES)
 
     def ui_rate(self, session_id: str, clip_id: str, pq, pc, ce, cu, comment: str):
         try:
@@ -90,6 +106,66 @@ class ListeningTab:
                 self.sessions.mark_played(session_id, clip_id)
             except ListeningError:
                 pass  # the session is gone; submitting will say so
+
+    def clip_priorities(self, playlist) -> dict[str, float]:
+        """Adaptive order: the model scores a playlist once (cached); human means come from the CSV
+        at every session start, so clips where humans and model disagree move up as ratings arrive."""
+        cache = self.__dict__.setdefault("_playlist_records", {})
+        if playlist.name not in cache:
+            records = {}
+            for clip, result in zip(playlist.clips, self.model.predict_many({"path": c.path} for c in playlist.clips)):
+                if not isinstance(result, MMMOSError):
+                    records[clip.id] = result.to_record()
+            cache[playlist.name] = records
+        sums: dict[str, list[dict[str, float]]] = {}
+        for row in self.store.read().rows:
+            if row["playlist"] == playlist.name and row["gold"] != "1":
+                sums.setdefault(row["clip_id"], []).append(row.scores)
+        human = {c: {a: sum(s[a] for s in rows) / len(rows) for a in AXES} for c, rows in sums.items()}
+        return priorities_from_records(cache[playlist.name], human)
+
+    def ui_from_link(self, request: gr.Request):
+        """``?playlist=NAME&rater=ID`` opens the Listening test with both chosen (a shared session link)."""
+        params = dict(request.query_params) if request is not None else {}
+        name = params.get("playlist", "")
+        if name not in self.settings.listening.playlists:
+            return skip(3)
+        try:
+            rater = validate_rater_id(params.get("rater")) if params.get("rater") else None
+        except ListeningError:
+            rater = None
+        return (gr.Tabs(selected="listen"), gr.update(value=name),
+                gr.skip() if rater is None else gr.update(value=rater))
+
+    def ui_progress(self):
+        """The experimenter's live view: per playlist and rater, counts, timing and flags; no scores."""
+        sizes, durations = {}, {}
+        for name in self.settings.listening.playlists:
+            try:
+                playlist = self.sessions.playlist(name)
+            except MMMOSError:
+                continue
+            sizes[name] = len(playlist.clips)
+            durations.update({(name, c.id): d for c in playlist.clips if (d := self.sessions.clip_duration(c))})
+        try:
+            rows = self.store.read().rows
+        except MMMOSError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        lines = progress(rows, sizes, durations)
+        if not lines:
+            return pd.DataFrame({"": ["No ratings yet. Share a link below and refresh when raters have started."]}), \
+                self._share_links()
+        per_rater = pd.DataFrame([x.row() for x in lines])
+        return per_rater, self._share_links(lines)
+
+    def _share_links(self, lines=()) -> str:
+        out = ["**Links that open the test with a playlist chosen** (append to this page's address; add "
+               "`&rater=ID` to fix the rater id too):"]
+        for name in self.settings.listening.playlists:
+            raters = sorted({x.rater for x in lines if x.playlist == name})
+            done = sum(x.done for x in lines if x.playlist == name)
+            out.append(f"- `{share_query(name)}` · {len(raters)} rater(s), {done} rating(s) so far")
+        return "\n".join(out)
 
     def _listening_tab(self, cfg):
         if self.settings.ratings_at_risk:
@@ -127,3 +203,16 @@ class ListeningTab:
                      concurrency_limit=None)
         clip.play(self.ui_played, [session_id, clip_id], None, api_visibility="private", concurrency_limit=None,
                   show_progress="hidden")
+        clip.stop(self.ui_ended, None, radios, api_visibility="private", concurrency_limit=None,
+                  show_progress="hidden")
+        self.link_targets = [playlist, rater]  # filled from ?playlist=...&rater=... when the page loads
+
+    def _progress_panel(self):
+        """Shown in the Compare tab (the experimenter's), not beside the raters."""
+        with gr.Accordion("Experimenter view: live progress of the listening test (no scores shown)", open=False):
+            refresh = gr.Button("Refresh", elem_id="progress-btn", size="sm")
+            progress_table = gr.Dataframe(interactive=False, wrap=True, elem_id="progress-table",
+                                          label="Per playlist and rater: done / total, median time, flags so far")
+            links = gr.Markdown(elem_id="share-links")
+        refresh.click(self.ui_progress, None, [progress_table, links], api_visibility="private",
+                      concurrency_limit=None)

@@ -48,7 +48,8 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
         cfg = settings.listening
         self.sessions = SessionManager(self.store, cfg.playlists, model_id=self.model_name, app_version=__version__,
                                        require_play=cfg.require_play, max_comment_chars=cfg.max_comment_chars,
-                                       examples_dir=settings.examples_dir)
+                                       examples_dir=settings.examples_dir, min_play_fraction=cfg.min_play_fraction,
+                                       priorities=self.clip_priorities if cfg.adaptive_order and self.model else None)
         # The optional reference peer loads on first use: most visits never ask for it, and it
         # needs an extra package and a 380 MB checkpoint that may not be there.
         self._reference, self.reference_error = None, ""
@@ -107,7 +108,7 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
             gr.Markdown("# MMMOS · audio quality on four axes\nProduction Quality, Production Complexity, "
                         "Content Enjoyment and Content Usefulness, each on a 1–10 scale, for speech, music and sound.")
             gr.HTML(self.banner())
-            with gr.Tabs():
+            with gr.Tabs() as tabs:
                 with gr.Tab("Predict", id="predict"):
                     self._predict_tab()
                 with gr.Tab("A/B", id="ab"):
@@ -120,6 +121,8 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
                     self._compare_tab()
                 with gr.Tab("About", id="about"):
                     gr.Markdown(self._about())
+            demo.load(self.ui_from_link, None, [tabs, *self.link_targets], api_visibility="private",
+                      concurrency_limit=None, show_progress="hidden")
             gr.api(self.api_start_session, api_name="start_session", concurrency_limit=None)
             gr.api(self.api_rate, api_name="rate", concurrency_limit=None)
             gr.api(self.api_model_info, api_name="model_info", concurrency_limit=None)

@@ -151,10 +151,56 @@ def read_predictions(path: str | Path) -> list[PredictionRow]:
     return out
 
 
-def fallback_key(item_id: str) -> str:
-    """File name without folder and extension: how ids match across differently rooted lists."""
-    name = PurePosixPath(item_id.replace("\\", "/")).name
-    return name.rsplit(".", 1)[0] if "." in name else name
+# --- The one rule that pairs predictions with labelled clips (`mmmos evaluate` and Compare) ---
+
+def path_tails(text: str) -> list[tuple[str, ...]]:
+    """Keys of an id or path, longest first: every tail of its folders plus the file name,
+    each with and without the extension."""
+    parts = tuple(p for p in PurePosixPath(text.replace("\\", "/")).parts if p not in ("/", ""))
+    keys = []
+    for k in range(len(parts), 0, -1):
+        tail = parts[-k:]
+        keys.append(tail)
+        stem = tail[-1].rsplit(".", 1)[0]
+        if stem and stem != tail[-1]:
+            keys.append(tail[:-1] + (stem,))
+    return keys
+
+
+def match_ids(prediction_ids: Sequence[str], labels: Sequence[Iterable[str | None]]) -> list[int | None]:
+    """For each prediction id, the index of the label it belongs to, or None.
+
+    The rule: (1) the prediction id equals a label's id or path exactly; otherwise
+    (2) the longest path tail (folders + file name, extension optional) that names
+    exactly one label, so ``/your_path/EARS/p001/x.wav`` pairs with
+    ``/home/me/EARS/p001/x.flac`` while two ``x.wav`` in different folders pair only by a
+    tail long enough to tell them apart. A tail that names several labels pairs nothing.
+    Each label pairs with one prediction at most: the first one in file order wins,
+    later ones stay unmatched. ``labels[i]`` are the texts that name label i (id, path).
+    """
+    exact: dict[str, int] = {}
+    index: dict[tuple[str, ...], set[int]] = {}
+    for i, texts in enumerate(labels):
+        for text in dict.fromkeys(t for t in texts if t):
+            exact.setdefault(text, i)
+            for key in path_tails(text):
+                index.setdefault(key, set()).add(i)
+    used: set[int] = set()
+    out: list[int | None] = []
+    for pid in prediction_ids:
+        hit = exact.get(pid)
+        if hit is None:
+            for key in path_tails(pid):
+                found = index.get(key, set())
+                if found:
+                    hit = next(iter(found)) if len(found) == 1 else None
+                    break
+        if hit is None or hit in used:
+            out.append(None)
+        else:
+            used.add(hit)
+            out.append(hit)
+    return out
 
 
 @dataclass
@@ -168,30 +214,22 @@ class Joined:
 
 
 def join(predictions: Sequence[PredictionRow], labels: Sequence[LabelRow]) -> Joined:
-    """Match on the exact id (or label path) first, then on the bare file name."""
-    exact: dict[str, LabelRow] = {}
-    by_name: dict[str, list[LabelRow]] = {}
-    for row in labels:
-        for key in {row.id, row.path} - {None}:
-            exact[key] = row
-            by_name.setdefault(fallback_key(key), []).append(row)
+    """Pair predictions with labels by `match_ids` (the rule Compare uses too)."""
+    hits = match_ids([p.id for p in predictions], [(row.id, row.path) for row in labels])
     ids, systems, used = [], [], set()
     pred = {a: [] for a in AXES}
     gold = {a: [] for a in AXES}
     unmatched = []
-    for p in predictions:
-        row = exact.get(p.id)
-        if row is None:
-            candidates = {id(r): r for r in by_name.get(fallback_key(p.id), [])}
-            row = next(iter(candidates.values())) if len(candidates) == 1 else None
-        if row is None or id(row) in used:
+    for p, hit in zip(predictions, hits):
+        if hit is None:
             unmatched.append(p.id)
             continue
-        used.add(id(row))
+        row = labels[hit]
+        used.add(hit)
         ids.append(row.id)
         systems.append(row.system or p.system)
         for a in AXES:
             pred[a].append(p.scores[a])
             gold[a].append(row.labels[a])
-    unmatched_labels = [r.id for r in labels if id(r) not in used]
+    unmatched_labels = [r.id for k, r in enumerate(labels) if k not in used]
     return Joined(ids, pred, gold, systems, unmatched, unmatched_labels)

@@ -48,6 +48,8 @@ class ListeningConfig:
     consent: str = "I agree that my ratings are stored and used for research."
     playlists: dict[str, str] = field(default_factory=lambda: {"Bundled examples": "examples"})
     require_play: bool = True
+    min_play_fraction: float = 0.0  # share of each clip that must play before rating (1.0 = the whole clip)
+    adaptive_order: bool = False  # most informative clips first (studies.adaptive); needs a loaded model
     ratings_path: str | None = None
     max_comment_chars: int = 1000
     # Post-screening defaults for the Compare tab.

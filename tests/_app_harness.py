@@ -43,13 +43,14 @@ def gold_count(clips: list[Path]) -> int:
     return sum(c.name.startswith(("sound_musan_noise", "speech_ljspeech")) for c in clips)
 
 
-def write_config(folder: Path, playlist: Path, require_play: bool = True) -> Path:
+def write_config(folder: Path, playlist: Path, require_play: bool = True, listening: dict | None = None) -> Path:
     config = {
         "title": "Test listening session",
         "instructions": "Play each clip, then rate it on all four scales.",
         "consent": "I agree that my ratings are stored.",
         "playlists": {"Shared clips": str(playlist)},
         "require_play": require_play,
+        **(listening or {}),
     }
     path = folder / "listening.json"
     path.write_text(json.dumps(config))
@@ -66,9 +67,10 @@ class RunningApp:
 @contextmanager
 def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: bool = True,
                 concurrency: int = 2, examples: list[Path] | None = None,
-                env: dict[str, str] | None = None) -> Iterator[RunningApp]:
+                env: dict[str, str] | None = None, listening: dict | None = None) -> Iterator[RunningApp]:
     """``examples``: clips to show as the bundled examples (assets/examples may not exist yet);
-    ``env``: more settings variables (e.g. MMMOS_REFERENCE_PATH)."""
+    ``env``: more settings variables (e.g. MMMOS_REFERENCE_PATH); ``listening``: more
+    listening-config keys (e.g. min_play_fraction)."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import app as app_module
@@ -82,7 +84,7 @@ def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: boo
         for clip in examples:
             shutil.copy(clip, folder / clip.name)
         env["MMMOS_EXAMPLES_DIR"] = str(folder)
-    config = write_config(tmp, write_playlist(tmp, clips), require_play)
+    config = write_config(tmp, write_playlist(tmp, clips), require_play, listening)
     ratings = tmp / "data" / "ratings.csv"
     settings = AppSettings.from_env({"MMMOS_MODEL": str(model_dir), "MMMOS_RATINGS_PATH": str(ratings),
                                      "MMMOS_LISTENING_CONFIG": str(config), "MMMOS_CONCURRENCY": str(concurrency),

@@ -260,3 +260,48 @@ def test_without_a_model_the_app_still_serves_listening_tests(tmp_path):
     session = app.api_start_session("rater-1", "")
     saved = app.api_rate(session["session_id"], session["clip"]["clip_id"], 5, 5, 5, 5)
     assert saved["rated"] == 1 and RatingsStore(tmp_path / "r.csv").read().rows[0]["model_id"] == ""
+
+
+def test_compare_errors_name_the_uploaded_file_and_line_not_the_server_path(client, tmp_path):
+    bad = tmp_path / "my_labels.jsonl"
+    bad.write_text('{"data_path": "a.wav", "Production_Quality": [5, 6]}\n{not json\n')
+    with pytest.raises(AppError) as err:
+        client.predict(handle_file(str(bad)), "No predictions: rater statistics only", None, "", False, 0, 0,
+                       0.25, 0.25, api_name="/compare")
+    message = str(err.value)
+    assert "my_labels.jsonl" in message and "line 2" in message
+    assert "/tmp" not in message and "gradio" not in message.lower()
+
+
+def test_compare_filters_the_apps_ratings_by_rater_and_keeps_the_choice(client, server):
+    for k in range(3):
+        rate_all(client, client.predict(f"flt-rater-{k}", "", api_name="/start_session"), n=8,
+                 scores=(3 + k, 4, 5, 6))
+    report, _ = client.predict(None, "No predictions: rater statistics only", None, "", False, 0, 0, 0.25, 0.25,
+                               [], ["flt-rater-0", "flt-rater-1", "flt-rater-2"], [], api_name="/compare")
+    assert report["settings"]["filter"]["raters"] == ["flt-rater-0", "flt-rater-1", "flt-rater-2"]
+    assert report["settings"]["raters"] == 3
+    assert "flt-rater-0" in report["settings"]["available"]["raters"]
+
+
+def test_ab_and_mushra_results_are_analysed_with_the_model_beside(client, tmp_path):
+    ab = tmp_path / "ab.csv"
+    ab.write_text("rater,item,axis,system_a,system_b,choice,strength\n"
+                  + "".join(f"r{k},song,PQ,new,old,{'A' if k < 7 else 'none'},clear\n" for k in range(9)))
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"path": f"{s}/{k}.wav", "system": s, **{a: v for a in AXES}}) + "\n"
+                             for s, v in (("new", 7.0), ("old", 4.0)) for k in range(2)))
+    out, notes, _, _, _ = client.predict(handle_file(str(ab)), handle_file(str(preds)), api_name="/analyse_design")
+    assert out["design"] == "ab" and out["pairs"][0]["a_wins"] == 7 and out["pairs"][0]["no_preference"] == 2
+    scale = {r["system"]: r for r in out["scale"]}
+    assert scale["new"]["bradley_terry"] > scale["old"]["bradley_terry"] and scale["new"]["model_mean"] == 7.0
+    mushra = tmp_path / "mushra.csv"
+    mushra.write_text("rater,item,axis,condition,score,role\n"
+                      + "".join(f"r{k},t1,PQ,ref,100,reference\nr{k},t1,PQ,codec,{60 + k},\n" for k in range(3)))
+    out, _, _, _, _ = client.predict(handle_file(str(mushra)), None, api_name="/analyse_design")
+    codec = next(r for r in out["conditions"] if r["condition"] == "codec")
+    assert out["design"] == "mushra" and codec["mean"] == 61 and codec["raters"] == 3
+    mushra.write_text("rater,item,axis,condition,score\nr1,t1,PQ,ref,150\n")
+    with pytest.raises(AppError) as err:
+        client.predict(handle_file(str(mushra)), None, api_name="/analyse_design")
+    assert "mushra.csv, line 2: score 150 is outside 0-100" in str(err.value) and "/tmp" not in str(err.value)

@@ -171,6 +171,10 @@ def test_compare_tab_draws_the_report(page, tmp_path):
     pred_file = tmp_path / "preds.jsonl"
     pred_file.write_text("\n".join(preds) + "\n")
     open_tab(page, "Compare")
+    # Before a run, every table and plot says what to do next: no placeholder headers, no blank plot.
+    assert "press Compare" in page.locator("#cmp-metrics").inner_text()
+    page.locator("#cmp-scatter", has_text="press Compare").wait_for()
+    shot(page, "compare_empty")
     page.locator("#cmp-ratings input[type=file]").set_input_files(str(labels))
     page.get_by_text("Upload predictions (JSONL").click()
     page.locator("#cmp-preds input[type=file]").set_input_files(str(pred_file))
@@ -178,10 +182,12 @@ def test_compare_tab_draws_the_report(page, tmp_path):
     # The bootstrap count stays at its default: typing into Gradio's slider box proved
     # unreliable on a loaded CI machine, and the default only makes the run a little longer.
     page.locator("#cmp-btn").click()
-    page.locator("#cmp-scatter .js-plotly-plot").wait_for()
-    assert "pseudo-rater" in page.locator("#cmp-notes").inner_text()
+    page.locator("#cmp-notes", has_text="pseudo-rater").wait_for(timeout=120_000)
+    page.locator("#cmp-scatter .js-plotly-plot", has_text="predicted vs human").wait_for()
     assert "[" in page.locator("#cmp-metrics").inner_text()  # values with their confidence intervals
     assert "pos10" in page.locator("#cmp-raters").inner_text()
+    assert "alpha (all raters)" in page.locator("#cmp-agreement").inner_text()  # readable names
+    assert "alpha_all" not in page.locator("body").inner_text()
     shot(page, "compare")
 
 
@@ -190,3 +196,66 @@ def test_about_tab(page):
     page.get_by_text("The four axes").wait_for()
     assert "m0-mlp" in page.locator("body").inner_text()
     shot(page, "about")
+
+
+def test_a_shared_link_opens_the_test_with_playlist_and_rater_chosen(page, server):
+    page.goto(server.url.rstrip("/") + "/?playlist=Shared+clips&rater=link-rater")
+    rater = page.locator("#rater-id textarea, #rater-id input").first
+    rater.wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('#rater-id textarea, #rater-id input')]"
+                           ".some(e => e.value === 'link-rater')")
+    assert page.get_by_role("tab", name="Listening test").get_attribute("aria-selected") == "true"
+    page.locator("#consent input[type=checkbox]").check()
+    page.locator("#start-btn").click()
+    page.locator("#listen-status", has_text="link-rater").wait_for()
+    rate_current_clip(page, {"PQ": 5, "PC": 5, "CE": 5, "CU": 5}, "Clip 2 of 21")
+    # The experimenter sees the rater's progress in the Compare tab, without any score.
+    open_tab(page, "Compare")
+    page.get_by_text("Experimenter view").click()
+    page.locator("#progress-btn").click()
+    table = page.locator("#progress-table", has_text="link-rater")
+    table.wait_for()
+    assert "1 / 21" in table.inner_text() and "?playlist=Shared+clips" in page.locator("#share-links").inner_text()
+    shot(page, "experimenter_view")
+
+
+def test_the_scales_unlock_only_when_the_clip_has_played_to_its_end(browser, logmel_model_dir, clips, tmp_path):
+    short = [c for c in clips if c.name.startswith("sound_robin")]  # 2.7 s
+    with running_app(tmp_path / "full-play", logmel_model_dir, short, examples=short,
+                     listening={"min_play_fraction": 1.0}) as running:
+        context = browser.new_context(viewport={"width": 1360, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(running.url)
+        open_tab(page, "Listening test")
+        page.locator("#consent input[type=checkbox]").check()
+        page.locator("#rater-id textarea, #rater-id input").first.fill("patient-rater")
+        page.locator("#start-btn").click()
+        page.locator("#clip-position", has_text="scales unlock when it ends").wait_for()
+        first_choice = page.locator("#rate-PQ input[type=radio]").first
+        assert first_choice.is_disabled()  # nothing to click before the clip has played
+        shot(page, "listening_locked")
+        page.locator("#rating-clip button[aria-label='Play']").click()
+        page.wait_for_function("() => !document.querySelector('#rate-PQ input[type=radio]').disabled",
+                               timeout=30_000)
+        for axis in ("PQ", "PC", "CE", "CU"):
+            page.locator(f"#rate-{axis} label").filter(has_text="6").first.click()
+        page.locator("#submit-rating").click()
+        page.locator("#listen-status", has_text="All 1 clips").wait_for()
+        context.close()
+        rows = RatingsStore(running.ratings_path).read().rows
+        assert len(rows) == 1 and float(rows[0]["seconds_spent"]) >= 2.2
+
+
+def test_ab_results_are_analysed_in_the_compare_tab(page, tmp_path):
+    ab = tmp_path / "ab_results.csv"
+    ab.write_text("rater,item,axis,system_a,system_b,choice,strength\n"
+                  + "".join(f"r{k},song{k % 2},CE,new,old,{'A' if k < 6 else 'B'},slight\n" for k in range(8)))
+    open_tab(page, "Compare")
+    page.get_by_text("A/B preference and MUSHRA-style results").click()
+    page.locator("#design-results input[type=file]").set_input_files(str(ab))
+    page.locator("#design-btn").click()
+    page.locator("#design-notes", has_text="Wilson").wait_for()
+    assert "75" in page.locator("#design-first").inner_text() or "0.75" in page.locator("#design-first").inner_text()
+    page.locator("#design-plot", has_text="Bradley").wait_for()
+    shot(page, "compare_ab_results")

@@ -14,6 +14,7 @@ from mmmos_core.axes import AXES
 from mmmos_core.errors import ManifestError, MMMOSError
 from mmmos_core.studies.compare import (
     PSEUDO_RATER_NOTE,
+    StudyFilter,
     build_report,
     detect_system,
     load_human_ratings,
@@ -90,7 +91,7 @@ def test_report_metrics_match_scipy_and_cis_bracket_the_value(track2):
     assert lcc["ci_low"] <= lcc["value"] <= lcc["ci_high"]
     srcc = m[(m.axis == "CE") & (m.level == "utterance") & (m.metric == "SRCC")].iloc[0]
     assert srcc["ci_low"] <= srcc["value"] <= srcc["ci_high"] and srcc["n"] == 90
-    assert set(report.figures) == {"scatter_utterance", "scatter_system", "raters"}
+    assert {"scatter_utterance", "scatter_system", "raters"} <= set(report.figures())
     wide = metrics_wide(report)
     assert len(wide) == 8 and "[" in wide.iloc[0]["LCC"]
     assert len(report.agreement) == 4 and report.agreement["raters_all"].iloc[0] == 10
@@ -105,7 +106,7 @@ def test_exported_report_has_tables_and_an_offline_html(track2, tmp_path):
         names = set(z.namelist())
         assert {"metrics.csv", "agreement.csv", "raters.csv", "items.csv", "report.html", "report.json"} <= names
         html = z.read("report.html").decode()
-        assert "plotly" in html.lower() and html.count("Plotly.newPlot") == len(report.figures)
+        assert "plotly" in html.lower() and html.count("Plotly.newPlot") == len(report.figures())
         assert '<script src="https://cdn.plot.ly' not in html  # plotly.js is inline: opens without a network
         pngs = [n for n in names if n.endswith(".png")]
         assert pngs or "README.txt" in names  # no kaleido: said so, not failed
@@ -166,7 +167,7 @@ def test_app_csv_screens_raters_and_shows_the_effect(tmp_path, clips):
     assert flagged == {"eve"}
     assert "gold" in report.raters.set_index("rater").loc["eve", "reasons"]
     assert (report.agreement["alpha_kept"] > report.agreement["alpha_all"]).all()
-    assert len(report.exclusion) == 16 and "without_flagged" in report.exclusion
+    assert len(report.exclusion[report.exclusion.level == "utterance"]) == 16 and "without_flagged" in report.exclusion
     assert report.settings["flagged"] == ["eve"]
 
 
@@ -206,3 +207,53 @@ def test_unreadable_inputs_say_which_file(tmp_path):
     bad.write_text("{not json\n")
     with pytest.raises(ManifestError, match="bad.jsonl"):
         load_human_ratings(bad)
+
+
+def two_playlists(path: Path) -> None:
+    """'systems' has 6 systems x 2 clips, 'plain' has no system ids; three raters each."""
+    rng = np.random.default_rng(4)
+    store = RatingsStore(path)
+    for rater in ("ann", "ben", "cat"):
+        for s in range(6):
+            for k in range(2):
+                score = int(np.clip(2 + s + rng.integers(-1, 2), 1, 10))
+                store.append(RatingRow("s-" + rater, rater, "systems", f"sys{s}-{k}", {a: score for a in AXES},
+                                       system_id=f"sys{s}"))
+        for k in range(5):
+            store.append(RatingRow("p-" + rater, rater, "plain", f"clip{k}", {a: 3 + k for a in AXES}))
+
+
+def test_compare_filters_by_playlist_rater_and_system_and_keeps_the_choice(tmp_path):
+    path = tmp_path / "ratings.csv"
+    two_playlists(path)
+    everything = load_human_ratings(path)
+    assert everything.available["playlists"] == ["plain", "systems"] and len(everything.table.items) == 17
+    keep = StudyFilter.parse(playlists=["systems"], raters="ann, ben")
+    human = load_human_ratings(path, keep=keep)
+    assert sorted(human.table.raters) == ["ann", "ben"] and len(human.table.items) == 12
+    preds = {i: {a: float(int(i[3]) + 1) for a in AXES} for i in human.table.items}
+    report = build_report(human, preds, n_boot=100)
+    assert set(report.metrics.level) == {"utterance", "system"}  # the other playlist no longer hides it
+    assert report.settings["filter"] == {"playlists": ["systems"], "raters": ["ann", "ben"], "systems": []}
+    assert "playlists: systems; raters: ann, ben" in report.html()
+    # Mixed playlists: clips without a system id are left out at the system level, and the note says so.
+    mixed = build_report(everything, {i: {a: 5.0 + len(i) % 3 for a in AXES} for i in everything.table.items},
+                         n_boot=0)
+    assert "system" in set(mixed.metrics.level)
+    assert any("5 clip(s) have no system id" in n for n in mixed.notes)
+    with pytest.raises(ManifestError, match="no ratings match the filter"):
+        load_human_ratings(path, keep=StudyFilter.parse(systems=["nope"]))
+
+
+def test_system_pairs_are_compared_for_humans_and_model(tmp_path):
+    path = tmp_path / "ratings.csv"
+    two_playlists(path)
+    human = load_human_ratings(path, keep=StudyFilter.parse(playlists=["systems"]))
+    preds = {i: {a: float(int(i[3]) + 1) for a in AXES} for i in human.table.items}
+    report = build_report(human, preds, n_boot=200)
+    pq = report.pairwise[report.pairwise.axis == "PQ"]
+    assert len(pq) == 2 * 15 and set(pq.source) == {"humans", "model"}  # 6 systems: 15 pairs, each side
+    far = pq[(pq.system_a == "sys0") & (pq.system_b == "sys5") & (pq.source == "humans")].iloc[0]
+    assert far.difference < 0 and far.verdict == "sys5 higher" and far.unit == "raters (paired)"
+    assert (pq.p_holm >= pq.p).all()
+    assert "pairwise_PQ" in report.figures()

@@ -195,3 +195,33 @@ def test_unknown_playlist_and_bad_rater_id_are_refused(tmp_path, folder):
         m.start("anna", "other")
     with pytest.raises(ListeningError):
         m.start("not valid!", "pool")
+
+
+def test_the_server_refuses_a_rating_before_the_clip_has_played_through(tmp_path, folder):
+    m = SessionManager(RatingsStore(tmp_path / "ratings.csv"), {"pool": str(folder)}, min_play_fraction=1.0)
+    s = m.start("dora", "pool")
+    clip = s.current
+    duration = m.clip_duration(clip)
+    assert duration and duration > 1.0
+    m.mark_played(s.id, clip.id)
+    with pytest.raises(ListeningError, match=r"listen to the whole clip before rating it: 0\.\d s of"):
+        m.rate(s.id, clip.id, GOOD, client_reports_play=True)  # a click on Submit right after Play
+    # The server's own clock decides: pretend the play started one clip-length ago.
+    s.play_started[clip.id] -= duration
+    m.rate(s.id, clip.id, GOOD, client_reports_play=True)
+    assert len(RatingsStore(tmp_path / "ratings.csv").read().rows) == 1
+    # API clients send no play events and are not refused; their rows record "played" as unknown.
+    api = m.start("api-user", "pool")
+    m.rate(api.id, api.current.id, GOOD)
+
+
+def test_playlist_errors_name_the_file_and_line_but_not_the_server_folders(tmp_path):
+    manifest = tmp_path / "deep" / "secret" / "study.jsonl"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text('{"path": "a.wav"}\n{broken\n')
+    with pytest.raises(ManifestError) as err:
+        load_playlist(str(manifest))
+    assert "study.jsonl" in str(err.value) and "line 2" in str(err.value) and "secret" not in str(err.value)
+    manifest.write_text('{"id": "a"}\n')
+    with pytest.raises(ManifestError, match=r"^study.jsonl, line 1: no clip path"):
+        load_playlist(str(manifest))

@@ -12,8 +12,6 @@ from mmmos_core.views.figures import (
     SCORE_HEADERS,
     batch_rows,
     radar_figure,
-    rater_figure,
-    scatter_grid,
     score_rows,
     spread_figure,
 )
@@ -67,24 +65,6 @@ def test_batch_rows_keep_errors_visible(prediction):
     assert len(rows[0]) == len(BATCH_HEADERS)
     assert rows[0][0] == "clip.wav" and rows[0][5] == pytest.approx(1.5)
     assert rows[1][0] == "bad.wav" and rows[1][-1] == "cannot decode" and rows[1][1] is None
-
-
-def test_scatter_grid_has_identity_lines_and_stats():
-    rng = np.random.default_rng(0)
-    human = {a: rng.uniform(1, 10, 20) for a in AXES}
-    pred = {a: human[a] + rng.normal(0, 0.5, 20) for a in AXES}
-    fig = scatter_grid(pred, human, [f"c{i}" for i in range(20)], "title", {a: f"LCC {a}" for a in AXES})
-    identity = [t for t in fig.data if t.name == "identity (pred = human)"]
-    assert len(identity) == 4 and all(list(t.x) == list(t.y) for t in identity)
-    points = [t for t in fig.data if t.mode == "markers"]
-    assert len(points) == 4 and list(points[0].x) == pytest.approx(human["PQ"])
-    assert {a.text for a in fig.layout.annotations} >= {f"LCC {a}" for a in AXES}
-
-
-def test_rater_figure_marks_flagged_raters():
-    fig = rater_figure(["a", "b"], [0.8, float("nan")], [False, True], 0.25)
-    assert list(fig.data[0].y) == [0.8, 0.0]
-    assert fig.data[0].marker.color[0] != fig.data[0].marker.color[1]
 
 
 # ---- plain words, context strip (Predict for visitors) -------------------------------

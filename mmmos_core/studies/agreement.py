@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
+import krippendorff
 import numpy as np
 
 from mmmos_core.axes import AXES
@@ -87,28 +88,14 @@ def _quiet():
 
 
 def krippendorff_alpha_interval(matrix: np.ndarray) -> float:
-    """Krippendorff's alpha, interval metric, for a [raters, items] matrix with NaN = missing.
-
-    alpha = 1 - D_o / D_e, with D_o from pairs within an item (each item weighted by
-    1/(m_u - 1)) and D_e from all pairs of pairable values; items with one rating
-    are not pairable and drop out. NaN when there is no variation at all.
-    """
+    """Krippendorff's alpha, interval metric, for a [raters, items] matrix with NaN = missing,
+    by the `krippendorff` package. NaN when nothing is pairable (no item has two ratings) or
+    there is no variation at all: the package refuses those, and they have no alpha."""
     v = np.asarray(matrix, dtype=np.float64)
-    present = ~np.isnan(v)
-    m = present.sum(axis=0)
-    keep = m >= 2
-    if not keep.any():
+    pairable = np.count_nonzero(~np.isnan(v), axis=0) >= 2
+    if not pairable.any() or np.ptp(v[:, pairable][~np.isnan(v[:, pairable])]) == 0:
         return float("nan")
-    v, present, m = v[:, keep], present[:, keep], m[keep]
-    x = np.where(present, v, 0.0)
-    s1 = x.sum(axis=0)
-    s2 = (x * x).sum(axis=0)
-    within = (2 * m * s2 - 2 * s1 * s1) / (m - 1)  # per item: sum over ordered pairs / (m_u - 1)
-    n = m.sum()
-    total = 2 * n * s2.sum() - 2 * s1.sum() ** 2  # all ordered pairs of pairable values
-    if total <= 0:
-        return float("nan")
-    return float(1.0 - (n - 1) * within.sum() / total)
+    return float(krippendorff.alpha(reliability_data=v, level_of_measurement="interval"))
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -166,6 +153,9 @@ def screen_raters(table: RatingTable, gold: Mapping[str, tuple[int, int]] | None
             s.reasons.append(f"failed {g_fail} of {g_n} gold items")
         if n_items >= MIN_ITEMS_TO_SCREEN and np.isfinite(mean_corr) and mean_corr < min_corr:
             s.reasons.append(f"correlation with the others {mean_corr:.2f} < {min_corr:.2f}")
+        elif n_items >= MIN_ITEMS_TO_SCREEN and not finite:
+            # One score throughout has no correlation at all; an empty number must not read as "fine".
+            s.reasons.append("no correlation with the others can be computed: the rater's scores do not vary")
         s.flagged = bool(s.reasons)
         screens.append(s)
     return screens

@@ -8,7 +8,6 @@ session holds in memory is needed to recover: the CSV is the only truth.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import re
@@ -18,19 +17,23 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from mmmos_core.axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
 from mmmos_core.errors import ManifestError, MMMOSError
 from mmmos_core.paths import EXAMPLES_DIR
 from mmmos_core.tables import CSV_SUFFIXES, JSON_SUFFIXES, read_records
 
+from .adaptive import adaptive_order, rater_seed
 from .ratings import RatingRow, RatingsStore
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aiff", ".aif")
 RATER_ID_MAX = 40
 RATER_ID_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{RATER_ID_MAX}}}$")
 TRUE_WORDS = {"1", "true", "yes", "y", "gold", "attention"}
+# Play events travel browser -> server with some latency; a clip played to its end must not be
+# refused for arriving a fraction of a second "early".
+PLAY_TOLERANCE_S = 0.5
 
 
 class ListeningError(MMMOSError):
@@ -76,7 +79,7 @@ class Playlist:
         if len(self.by_id) != len(self.clips):
             seen: set[str] = set()
             dup = next(c.id for c in self.clips if c.id in seen or seen.add(c.id))
-            raise ManifestError(f"{self.source}: clip id {dup!r} appears more than once")
+            raise ManifestError(f"{Path(self.source).name}: clip id {dup!r} appears more than once")
 
     @property
     def folders(self) -> list[str]:
@@ -113,7 +116,10 @@ def _parse_range(value: Any, where: str) -> tuple[float, float]:
 
 
 def _manifest_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    return [(r.line, r.fields) for r in read_records(path, what="playlist")]
+    try:
+        return [(r.line, r.fields) for r in read_records(path, what="playlist")]
+    except ManifestError as exc:  # raters see these messages: the file's name, not the server's folders
+        raise ManifestError(str(exc).replace(str(path), path.name)) from None
 
 
 def playlist_from_manifest(path: Path, name: str) -> Playlist:
@@ -122,7 +128,7 @@ def playlist_from_manifest(path: Path, name: str) -> Playlist:
     ``expected: {"PQ": [1, 3]}``). Relative clip paths are relative to the manifest."""
     clips, missing = [], []
     for n, rec in _manifest_records(path):
-        where = f"{path}, line {n}"
+        where = f"{path.name}, line {n}"
         raw = next((rec[k] for k in ("path", "data_path", "audio", "file") if rec.get(k)), None)
         if raw is None:
             raise ManifestError(f"{where}: no clip path (a 'path', 'data_path' or 'audio' column)")
@@ -148,7 +154,7 @@ def playlist_from_manifest(path: Path, name: str) -> Playlist:
         clips.append(Clip(clip_id, str(clip_path), system, gold, expected))
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise ManifestError(f"{path}: {len(missing)} clip file(s) not found: {shown}")
+        raise ManifestError(f"{path.name}: {len(missing)} clip file(s) not found: {shown}")
     return Playlist(name, clips, str(path))
 
 
@@ -164,20 +170,19 @@ def load_playlist(spec: str, name: str | None = None, examples_dir: Path = EXAMP
             playlist = playlist_from_folder(path, name or path.name)
         elif path.is_file():
             if path.suffix.lower() not in JSON_SUFFIXES + CSV_SUFFIXES:
-                raise ManifestError(f"{path}: a playlist is a folder or a .csv/.tsv/.jsonl/.json manifest")
+                raise ManifestError(f"{path.name}: a playlist is a folder or a .csv/.tsv/.jsonl/.json manifest")
             playlist = playlist_from_manifest(path, name or path.stem)
         else:
-            raise ManifestError(f"{path}: playlist folder or manifest not found")
+            raise ManifestError(f"{path.name}: playlist folder or manifest not found")
     if not playlist.clips:
-        raise ManifestError(f"{playlist.source}: the playlist has no audio clips")
+        raise ManifestError(f"{Path(playlist.source).name}: the playlist has no audio clips")
     return playlist
 
 
 def rater_order(playlist: Playlist, rater_id: str) -> list[Clip]:
     """The same shuffle every time for a (playlist, rater): resuming keeps the order."""
-    digest = hashlib.sha256(f"{playlist.name}\x00{rater_id}".encode()).digest()
     order = list(playlist.clips)
-    random.Random(int.from_bytes(digest[:8], "big")).shuffle(order)
+    random.Random(rater_seed(playlist.name, rater_id)).shuffle(order)
     return order
 
 
@@ -210,6 +215,7 @@ class Session:
     served_at: float = 0.0
     played: set[str] = field(default_factory=set)
     last_saved: dict[str, str] | None = None  # on resume: the latest rating on file (clip id, time)
+    play_started: dict[str, float] = field(default_factory=dict)  # clip -> monotonic time of its first play
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -241,13 +247,19 @@ class SessionManager:
 
     def __init__(self, store: RatingsStore, playlists: Mapping[str, str], *, model_id: str = "",
                  app_version: str = "", require_play: bool = True, max_comment_chars: int = 1000,
-                 max_sessions: int = 5000, examples_dir: Path = EXAMPLES_DIR):
+                 max_sessions: int = 5000, examples_dir: Path = EXAMPLES_DIR, min_play_fraction: float = 0.0,
+                 priorities: Callable[[Playlist], Mapping[str, float]] | None = None):
         self.store = store
         self.examples_dir = Path(examples_dir)
         self.playlists = dict(playlists)
         self.model_id = model_id
         self.app_version = app_version
         self.require_play = require_play
+        # Share of each clip that must have played (server clock) before a browser may rate it; 0 = any play.
+        self.min_play_fraction = float(min_play_fraction)
+        self._durations: dict[str, float | None] = {}
+        # Adaptive order (studies.adaptive): clip id -> priority for a playlist; None = plain shuffle.
+        self.priorities = priorities
         self.max_comment_chars = max_comment_chars
         self.max_sessions = max_sessions
         self._sessions: dict[str, Session] = {}
@@ -269,7 +281,7 @@ class SessionManager:
         playlist = self.playlist(playlist_name)
         self.store.check()
         done = self.store.rated_clips(rater_id, playlist.name) & set(playlist.by_id)
-        session = Session(uuid.uuid4().hex[:16], rater_id, playlist, rater_order(playlist, rater_id), set(done),
+        session = Session(uuid.uuid4().hex[:16], rater_id, playlist, self.order_for(playlist, rater_id), set(done),
                           len(done))
         last = self.store.last_saved(rater_id, playlist.name) if done else None
         if last is not None:
@@ -280,6 +292,12 @@ class SessionManager:
                 self._sessions.pop(next(iter(self._sessions)))
             self._sessions[session.id] = session
         return session
+
+    def order_for(self, playlist: Playlist, rater_id: str) -> list[Clip]:
+        if self.priorities is None:
+            return rater_order(playlist, rater_id)
+        return adaptive_order(playlist.clips, lambda c: c.id, self.priorities(playlist),
+                              rater_seed(playlist.name, rater_id))
 
     def get(self, session_id: str) -> Session:
         with self._lock:
@@ -292,6 +310,31 @@ class SessionManager:
     def mark_played(self, session_id: str, clip_id: str) -> None:
         session = self.get(session_id)
         session.played.add(clip_id)
+        session.play_started.setdefault(clip_id, time.monotonic())
+
+    def clip_duration(self, clip: Clip) -> float | None:
+        """Seconds of audio, read once per file; None when the file cannot be inspected."""
+        if clip.path not in self._durations:
+            import soundfile as sf
+
+            try:
+                self._durations[clip.path] = float(sf.info(clip.path).duration)
+            except (RuntimeError, OSError):  # libsndfile cannot read it: the played time cannot be checked
+                self._durations[clip.path] = None
+        return self._durations[clip.path]
+
+    def _check_played_through(self, session: Session, clip: Clip) -> None:
+        if self.min_play_fraction <= 0:
+            return
+        duration = self.clip_duration(clip)
+        if not duration:
+            return
+        needed = self.min_play_fraction * duration
+        heard = time.monotonic() - session.play_started[clip.id]
+        if heard + PLAY_TOLERANCE_S < needed:
+            whole = "the whole clip" if self.min_play_fraction >= 1 else f"{self.min_play_fraction:.0%} of the clip"
+            raise ListeningError(f"Please listen to {whole} before rating it: {heard:.1f} s of "
+                                 f"{needed:.1f} s so far.")
 
     def rate(self, session_id: str, clip_id: str, scores: Mapping[str, Any], comment: str = "",
              *, client_reports_play: bool = False) -> tuple[RatingRow, Session]:
@@ -314,6 +357,8 @@ class SessionManager:
                 raise ListeningError(f"Clip {clip.id!r} is already rated in this session.")
             if enforce and clip.id not in session.played:
                 raise ListeningError("Please play the clip before rating it.")
+            if enforce:
+                self._check_played_through(session, clip)
             started = session.served_at if session.current is not None and session.current.id == clip.id else None
             row = RatingRow(
                 session_id=session.id, rater_id=session.rater_id, playlist=session.playlist.name, clip_id=clip.id,

@@ -1,4 +1,6 @@
-"""Plotly figures: the radar of one prediction, the spread of the members, human-vs-model scatters.
+"""Plotly figures of one prediction: the radar, the spread of the members, the score table.
+
+Study figures (human vs model, raters) live in `mmmos_core.views.study`.
 
 Every figure takes plain records (a `Prediction` or its JSON record, arrays of
 numbers), so the app, a notebook and the report exporter draw the same pictures.
@@ -10,7 +12,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from mmmos_core.axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
 from mmmos_core.model.results import Prediction
@@ -165,55 +166,6 @@ def score_rows(prediction: Prediction | Mapping[str, Any]) -> list[list[Any]]:
 
 
 SCORE_HEADERS = ["axis", "name", "score", "members' std", "lowest member", "highest member"]
-
-
-def _range(*arrays: np.ndarray) -> list[float]:
-    values = np.concatenate([np.asarray(a, dtype=float) for a in arrays if len(a)]) if arrays else np.array([])
-    values = values[np.isfinite(values)]
-    lo = min(SCALE_MIN, float(values.min())) if values.size else SCALE_MIN
-    hi = max(SCALE_MAX, float(values.max())) if values.size else SCALE_MAX
-    return [lo - 0.3, hi + 0.3]
-
-
-def scatter_grid(pred: Mapping[str, Sequence[float]], human: Mapping[str, Sequence[float]],
-                 labels: Sequence[str], title: str, stats: Mapping[str, str] | None = None,
-                 height: int = 720) -> go.Figure:
-    """Predicted vs human per axis (2 x 2), with the identity line: on it, the model agrees exactly."""
-    fig = make_subplots(rows=2, cols=2, subplot_titles=[axis_label(a) for a in AXES],
-                        horizontal_spacing=0.1, vertical_spacing=0.14)
-    for k, a in enumerate(AXES):
-        row, col = k // 2 + 1, k % 2 + 1
-        p = np.asarray(pred[a], dtype=float)
-        h = np.asarray(human[a], dtype=float)
-        lim = _range(p, h)
-        fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", line=dict(color="#999", dash="dash", width=1),
-                                 name="identity (pred = human)", showlegend=k == 0, hoverinfo="skip"), row, col)
-        fig.add_trace(go.Scatter(x=h, y=p, mode="markers", name=a, showlegend=False, text=list(labels),
-                                 marker=dict(size=7 if len(p) < 200 else 4, color=OK_COLOR, opacity=0.7),
-                                 hovertemplate="%{text}<br>human %{x:.2f}<br>pred %{y:.2f}<extra></extra>"),
-                      row, col)
-        fig.update_xaxes(range=lim, title_text="human", row=row, col=col, gridcolor="#eceff3")
-        fig.update_yaxes(range=lim, title_text="predicted", row=row, col=col, gridcolor="#eceff3")
-        if stats and stats.get(a):
-            xref = "x domain" if k == 0 else f"x{k + 1} domain"
-            yref = "y domain" if k == 0 else f"y{k + 1} domain"
-            fig.add_annotation(text=stats[a], xref=xref, yref=yref, x=0.02, y=0.98, showarrow=False,
-                               align="left", xanchor="left", yanchor="top", font=dict(size=11),
-                               bgcolor="rgba(255,255,255,0.8)")
-    return _layout(fig, title, height)
-
-
-def rater_figure(raters: Sequence[str], mean_corr: Sequence[float], flagged: Sequence[bool],
-                 threshold: float, title: str = "Each rater vs the mean of the others") -> go.Figure:
-    values = [float(c) if c is not None and np.isfinite(c) else 0.0 for c in mean_corr]
-    fig = go.Figure(go.Bar(x=list(raters), y=values, marker_color=[FLAG_COLOR if f else OK_COLOR for f in flagged],
-                           hovertemplate="%{x}: r = %{y:.2f}<extra></extra>"))
-    fig.add_hline(y=threshold, line=dict(color=FLAG_COLOR, dash="dot"),
-                  annotation_text=f"screening threshold {threshold:.2f}", annotation_position="top left")
-    fig.update_yaxes(range=[min(-0.1, min(values, default=0) - 0.05), 1.0], title="mean Pearson r over axes",
-                     gridcolor="#eceff3")
-    fig.update_xaxes(title="rater", type="category")
-    return _layout(fig, title, 360)
 
 
 BATCH_HEADERS = ["file", *AXES, "members' widest gap", "duration (s)", "flags", "error"]
