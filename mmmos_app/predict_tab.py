@@ -73,6 +73,9 @@ class PredictTab(SecondOpinions):
                            print_exception=False) from None
         except MMMOSError as exc:
             raise gr.Error(f"{audio.source}: {exc}", title="Cannot score this file", print_exception=False) from None
+        except Exception as exc:  # a model or driver fault on one clip must not take the page down
+            raise gr.Error(f"{audio.source}: could not be scored ({type(exc).__name__}: {exc})",
+                           title="Scoring failed") from None
         except Exception as exc:  # a decoder or model failure on odd input must not take the app down
             raise gr.Error(f"{audio.source}: could not be scored ({type(exc).__name__}: {exc})",
                            title="Cannot score this file") from None

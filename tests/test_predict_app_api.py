@@ -89,8 +89,8 @@ def test_a_bad_ab_clip_is_named_and_the_other_still_scores(client, clips, tmp_pa
         path.write_text("text, not sound")
     elif bad == "empty":
         path.write_bytes(b"")
-    else:  # two hours at 1 kHz, 8-bit: over the 600 s limit yet small enough to upload
-        sf.write(str(path), np.zeros(7200 * 1000, dtype=np.float32), 1000, subtype="PCM_U8")
+    else:  # 20 minutes at 4 kHz (the lowest rate accepted), 8-bit: over the 600 s limit yet small to upload
+        sf.write(str(path), np.zeros(1200 * 4000, dtype=np.float32), 4000, subtype="PCM_U8")
     result = client.predict(handle_file(str(clips[0])), handle_file(str(path)), api_name="/compare_clips")
     assert result["comparison"] is None
     assert all(1 <= result["a"][a] <= 10 for a in AXES)

@@ -104,8 +104,8 @@ def extract_items(encoders: dict[str, Encoder], items: list[TrainItem], windows:
     for n, item in enumerate(items, 1):
         try:
             audio = item.audio if isinstance(item.audio, Audio) else load_audio(item.audio, name=item.id)
-        except AudioInputError as exc:
-            skipped.append(str(exc))
+        except AudioInputError as exc:  # named by its file: that is what the user fixes
+            skipped.append(f"{item.id} ({item.audio}): {exc.problem}" if isinstance(item.audio, (str, Path)) else str(exc))
             continue
         clips.append(extract_features(encoders, audio, windows, cache))
         kept.append(item)
