@@ -68,6 +68,8 @@ class PredictTab(SecondOpinions):
                 self.reference()  # records why it cannot load: for the developer calling the API
                 record["reference_unavailable"] = self.reference_error or "the reference model is not set up here"
             record["context"] = [asdict(c) for c in context_strip(record, self.example_records())]
+            # and among recordings the model never trained on, where the model ships them (lite does)
+            record["context_held_out"] = [asdict(c) for c in context_strip(record, model.context_records())]
         except Cancelled:
             raise gr.Error(f"{audio.source}: stopped before the end, as asked.", title="Scoring cancelled",
                            print_exception=False) from None
@@ -190,13 +192,16 @@ def summary_html(record: dict[str, Any]) -> str:
             f"<div class='mmmos-badge {b.severity}' data-flag='{esc(b.flag)}'><b>{esc(b.title)}</b> "
             f"{esc(b.sentence)}</div>" for b in badges) + "</div>")
     parts.append(f"<div class='mmmos-agree'>{esc(words.agreement_sentence(record))}</div>")
-    context = [AxisContext(**c) for c in record.get("context") or []]
-    if context:
-        cells = "".join(f"<div class='mmmos-context-cell'><b>{c.axis} {c.score:.1f}</b> · above {c.below} of "
-                        f"{c.total} examples<br><span>closest: {esc(c.nearest)} ({c.nearest_score:.1f})</span></div>"
-                        for c in context)
-        parts.append(f"<div class='mmmos-context' title='Where this clip falls among the example clips, "
-                     f"scored by the same model'>{cells}</div>")
+    for key, what, title in (("context", "examples", "the example clips"),
+                             ("context_held_out", "held-out recordings",
+                              "real recordings this model never trained on")):
+        context = [AxisContext(**c) for c in record.get(key) or []]
+        if context:
+            cells = "".join(f"<div class='mmmos-context-cell'><b>{c.axis} {c.score:.1f}</b> · above {c.below} of "
+                            f"{c.total} {what}<br><span>closest: {esc(c.nearest)} ({c.nearest_score:.1f})</span></div>"
+                            for c in context)
+            parts.append(f"<div class='mmmos-context' data-context='{key}' title='Where this clip falls among "
+                         f"{title}, scored by the same model'>{cells}</div>")
     stretch = timeline_sentence(record)
     if stretch:
         shaded = " (shaded in the timeline)" if "drops" in stretch else ""

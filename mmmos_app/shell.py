@@ -49,6 +49,7 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
         self.sessions = SessionManager(self.store, cfg.playlists, model_id=self.model_name, app_version=__version__,
                                        require_play=cfg.require_play, max_comment_chars=cfg.max_comment_chars,
                                        examples_dir=settings.examples_dir, min_play_fraction=cfg.min_play_fraction,
+                                       audio_roots=cfg.audio_roots,
                                        priorities=self.clip_priorities if cfg.adaptive_order and self.model else None)
         # The optional reference peer loads on first use: most visits never ask for it, and it
         # needs an extra package and a 380 MB checkpoint that may not be there.

@@ -10,6 +10,8 @@ Environment (all optional)
   persistent storage, else ``data/ratings.csv`` under the working directory).
 - ``MMMOS_LISTENING_CONFIG``: the listening-test config (default ``assets/listening_test.json``).
 - ``MMMOS_PLAYLIST``: one more playlist (folder or manifest) offered next to the config's.
+- ``MMMOS_AUDIO_ROOTS``: folders (``:``-separated) that playlists' clip paths may point into,
+  besides each playlist's own folder (the config's ``audio_roots`` adds more).
 - ``MMMOS_EXAMPLES_DIR``: the example clips offered in Predict and as the ``examples`` playlist
   (default ``assets/examples`` of the checkout).
 - ``MMMOS_MAX_UPLOAD_MB``: upload size limit (default 50).
@@ -51,6 +53,9 @@ class ListeningConfig:
     min_play_fraction: float = 0.0  # share of each clip that must play before rating (1.0 = the whole clip)
     adaptive_order: bool = False  # most informative clips first (studies.adaptive); needs a loaded model
     ratings_path: str | None = None
+    # Folders, besides each playlist's own, that clip paths may point into (absolute paths,
+    # ../, symlinks); anything else is refused so a playlist cannot serve the server's files.
+    audio_roots: list[str] = field(default_factory=list)
     max_comment_chars: int = 1000
     # Post-screening defaults for the Compare tab.
     screen_min_corr: float = 0.25
@@ -76,6 +81,9 @@ class ListeningConfig:
         if not isinstance(config.playlists, dict) or not config.playlists:
             raise SettingsError(f"{path}: 'playlists' must map names to folders or manifests")
         # Relative playlist paths are relative to the config file, like a manifest's clip paths.
+        if not isinstance(config.audio_roots, list):
+            raise SettingsError(f"{path}: 'audio_roots' must be a list of folders")
+        config.audio_roots = [str((path.parent / Path(r).expanduser()).resolve()) for r in config.audio_roots]
         config.playlists = {str(name): spec if spec == "examples" or Path(spec).is_absolute()
                             else str((path.parent / spec).resolve())
                             for name, spec in config.playlists.items()}
@@ -131,6 +139,8 @@ class AppSettings:
         config_path = Path(env.get("MMMOS_LISTENING_CONFIG") or DEFAULT_CONFIG)
         listening = ListeningConfig.from_file(config_path) if config_path.exists() or \
             env.get("MMMOS_LISTENING_CONFIG") else ListeningConfig()
+        roots = [r for r in env.get("MMMOS_AUDIO_ROOTS", "").split(os.pathsep) if r.strip()]
+        listening.audio_roots = [*listening.audio_roots, *(str(Path(r).expanduser().resolve()) for r in roots)]
         extra = env.get("MMMOS_PLAYLIST", "").strip()
         if extra:
             listening.playlists = {**listening.playlists, Path(extra).stem or extra: extra}

@@ -132,6 +132,9 @@ def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS
                      for m in report.members]
     (out_dir / "sweep.json").write_text(json.dumps({"members": sweep_summary, "selected": report.selected},
                                                    indent=1, default=float) + "\n")
+    from mmmos_core.lite.context import write_context_clips
+
+    write_context_clips(model, held_out, out_dir)  # what a visitor's clip is placed among
     say(f"trained and saved to {out_dir} ({time.time() - t0:.0f} s)")
     return {"sets": sets, "held_out": held_out, "report": report, "priors": priors, "seconds": time.time() - t0}
 

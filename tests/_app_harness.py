@@ -50,6 +50,8 @@ def write_config(folder: Path, playlist: Path, require_play: bool = True, listen
         "consent": "I agree that my ratings are stored.",
         "playlists": {"Shared clips": str(playlist)},
         "require_play": require_play,
+        # The manifest lives in tmp and names the clips where they are: the experimenter allows that.
+        "audio_roots": sorted({str(Path(line.split(",")[1]).parent) for line in playlist.read_text().splitlines()[1:]}),
         **(listening or {}),
     }
     path = folder / "listening.json"

@@ -257,3 +257,10 @@ def test_system_pairs_are_compared_for_humans_and_model(tmp_path):
     assert far.difference < 0 and far.verdict == "sys5 higher" and far.unit == "raters (paired)"
     assert (pq.p_holm >= pq.p).all()
     assert "pairwise_PQ" in report.figures()
+
+
+def test_an_oversized_ratings_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("timestamp_utc,rater_id\n" + "x,y\n" * 5000)
+    with pytest.raises(ManifestError, match=r"huge.csv: 0 MB is over the 0 MB limit"):
+        load_human_ratings(path, max_bytes=10_000)

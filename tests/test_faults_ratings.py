@@ -39,7 +39,7 @@ def manager(tmp_path, clips) -> SessionManager:
     store = RatingsStore(tmp_path / "data" / "ratings.csv")
     playlist = tmp_path / "playlist.csv"
     playlist.write_text("id,path\n" + "".join(f"{c.stem},{c}\n" for c in clips[:4]))
-    return SessionManager(store, {"pl": str(playlist)}, require_play=False)
+    return SessionManager(store, {"pl": str(playlist)}, require_play=False, audio_roots=[clips[0].parent])
 
 
 def test_read_only_disk_refuses_keeps_and_saves_on_retry(tmp_path, clips, monkeypatch, caplog):

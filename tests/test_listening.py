@@ -63,7 +63,7 @@ def test_csv_manifest_with_gold_items(tmp_path, clips, shared_recordings):
     lines.append(f"gold2,{clips[6].name},,,8..10,7-10")  # relative path, gold implied by the range
     shutil.copy(clips[6], tmp_path / clips[6].name)
     manifest.write_text("\n".join(lines) + "\n")
-    pl = load_playlist(str(manifest))
+    pl = load_playlist(str(manifest), roots=[clips[0].parent])
     assert [c.id for c in pl.clips] == ["c0", "c1", "c2", "c3", "gold1", "gold2"]
     g1, g2 = pl.by_id["gold1"], pl.by_id["gold2"]
     assert g1.gold and g1.expected == {"PQ": (1.0, 3.0)}
@@ -77,7 +77,7 @@ def test_jsonl_manifest_with_nested_expected(tmp_path, clips):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"path": str(clips[0]), "id": "a", "system": "s"}) + "\n" +
                         json.dumps({"path": str(clips[1]), "id": "g", "expected": {"CU": [1, 2]}}) + "\n")
-    pl = load_playlist(str(manifest))
+    pl = load_playlist(str(manifest), roots=[clips[0].parent])
     assert pl.by_id["g"].gold and pl.by_id["g"].expected == {"CU": (1.0, 2.0)}
     assert pl.by_id["a"].system == "s"
 
@@ -94,8 +94,30 @@ def test_bad_manifests_name_the_file_and_problem(tmp_path, clips, body, problem)
     manifest = tmp_path / "bad.csv"
     manifest.write_text(body.format(clip=clips[0]))
     with pytest.raises(ManifestError, match=problem) as err:
-        load_playlist(str(manifest))
+        load_playlist(str(manifest), roots=[clips[0].parent])
     assert "bad.csv" in str(err.value)
+
+
+def test_a_playlist_cannot_reach_outside_its_folder_unless_allowed(tmp_path, clips):
+    import os
+
+    study = tmp_path / "study"
+    study.mkdir()
+    outside = tmp_path / "private"
+    outside.mkdir()
+    shutil.copy(clips[0], outside / "secret.wav")
+    for body in ("path\n../private/secret.wav\n", f"path\n{outside / 'secret.wav'}\n"):
+        (study / "p.csv").write_text(body)
+        with pytest.raises(ManifestError, match="outside the playlist's folder") as err:
+            load_playlist(str(study / "p.csv"))
+        assert "audio_roots" in str(err.value) and "private" not in str(err.value)  # no server path shown
+        assert load_playlist(str(study / "p.csv"), roots=[outside]).clips[0].path.endswith("secret.wav")
+    # a symlink inside a folder playlist that leads out of it
+    os.symlink(outside / "secret.wav", study / "link.wav")
+    (study / "p.csv").unlink()
+    with pytest.raises(ManifestError, match="link.wav is a link to a file outside"):
+        load_playlist(str(study))
+    assert [c.id for c in load_playlist(str(study), roots=[outside]).clips] == ["link.wav"]
 
 
 def test_missing_or_empty_playlists(tmp_path):

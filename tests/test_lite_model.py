@@ -143,3 +143,13 @@ def test_rebuild_comparison_catches_any_difference(tmp_path):
     (copy / "mmmos.json").write_text(json.dumps(manifest))
     problems = compare(copy, LITE)
     assert any(name in p for p in problems) and any("target_mean" in p for p in problems)
+
+
+def test_it_ships_its_held_out_recordings_scores_as_context(model):
+    """What the app places a visitor's clip among: the held-out recordings, never the training ones."""
+    import json
+
+    context = model.context_records()
+    manifest = json.loads((LITE / "mmmos.json").read_text())["extra"]["lite"]
+    assert sorted(r["path"].rsplit(".", 1)[0] for r in context) == sorted(manifest["held_out_recordings"])
+    assert all(r["set"] == "held-out" and 1.0 <= r["PQ"] <= 10.0 for r in context)

@@ -167,3 +167,20 @@ def test_embedding_cache_survives_concurrent_use():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_context_clips_are_written_scored_and_read_back(tmp_path, logmel_model_dir, clips):
+    import shutil
+
+    from mmmos_core import load_model
+    from mmmos_core.lite.context import write_context_clips
+    from mmmos_core.lite.corpus import Recording
+
+    folder = tmp_path / "model"
+    shutil.copytree(logmel_model_dir, folder)
+    model = load_model(str(folder))
+    assert model.context_records() == []  # a model without them has no context, not an error
+    write_context_clips(model, [Recording(c.stem, c, c.name.split("_")[0]) for c in clips[:2]], folder)
+    again = load_model(str(folder)).context_records()
+    assert [r["path"] for r in again] == [c.name for c in clips[:2]]
+    assert again[0]["PQ"] == pytest.approx(model.predict(str(clips[0])).scores["PQ"], abs=1e-4)

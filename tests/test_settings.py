@@ -62,3 +62,16 @@ def test_config_file_relative_playlists_and_errors(tmp_path):
         ListeningConfig.from_file(config)
     with pytest.raises(SettingsError, match="not found"):
         AppSettings.from_env({"MMMOS_LISTENING_CONFIG": str(tmp_path / "missing.json")})
+
+
+def test_audio_roots_come_from_the_config_relative_to_it_and_from_the_environment(tmp_path):
+    import json
+
+    from mmmos_core.settings import AppSettings
+
+    config = tmp_path / "study" / "listening.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"playlists": {"p": "examples"}, "audio_roots": ["../media"]}))
+    settings = AppSettings.from_env({"MMMOS_LISTENING_CONFIG": str(config),
+                                     "MMMOS_AUDIO_ROOTS": f"{tmp_path / 'a'}:{tmp_path / 'b'}"})
+    assert settings.listening.audio_roots == [str(tmp_path / "media"), str(tmp_path / "a"), str(tmp_path / "b")]

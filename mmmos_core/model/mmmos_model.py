@@ -21,6 +21,7 @@ from torch import nn
 from mmmos_core.axes import AXES, SCALE_MAX, SCALE_MIN
 from mmmos_core.encoders import Encoder, build_encoder
 from mmmos_core.errors import AudioInputError, ModelLoadError
+from mmmos_core.tables import read_records
 
 from .audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, load_audio
 from .cache import EmbeddingCache
@@ -29,6 +30,7 @@ from .member import FeatureBatch, Member, MemberConfig
 from .results import Prediction
 from .timeline import attach_windows
 
+CONTEXT_CLIPS = "context_clips.jsonl"
 MANIFEST = "mmmos.json"
 FORMAT_VERSION = 1
 SHORT_CLIP_S = 1.0
@@ -238,6 +240,15 @@ class MMMOSModel(nn.Module):
         while next_out in results:
             yield results.pop(next_out)
             next_out += 1
+
+    def context_records(self) -> list[dict[str, Any]]:
+        """Named recordings this model scored when it was built (``context_clips.jsonl`` in its
+        directory, e.g. the lite model's held-out recordings): what a new clip's scores can be
+        placed among. Empty for a model without them."""
+        path = getattr(self, "model_dir", None)
+        if path is None or not (Path(path) / CONTEXT_CLIPS).is_file():
+            return []
+        return [r.fields for r in read_records(Path(path) / CONTEXT_CLIPS, what="context clips")]
 
     def info(self) -> dict[str, Any]:
         return {

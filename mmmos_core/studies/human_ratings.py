@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 from mmmos_core.axes import AXES
 from mmmos_core.errors import ManifestError
 from mmmos_core.labels import TRACK2_SYSTEM_REGEX, read_labels
+from mmmos_core.tables import DEFAULT_MAX_BYTES
 
 from .agreement import RatingTable
 from .quality import RatingEvent
@@ -173,13 +174,19 @@ def _from_labels(path: Path, audio_root: str | None, keep: StudyFilter) -> Human
 
 def load_human_ratings(path: str | Path, *, audio_root: str | None = None,
                        clip_path: Callable[[str, str], str | None] | None = None,
-                       max_items: int | None = None, keep: StudyFilter | None = None) -> HumanRatings:
+                       max_items: int | None = None, keep: StudyFilter | None = None,
+                       max_bytes: int = DEFAULT_MAX_BYTES) -> HumanRatings:
     """Read any supported human-ratings file; ``keep`` narrows it (playlist, rater, system),
-    ``max_items`` keeps the first n clips (quick looks)."""
+    ``max_items`` keeps the first n clips (quick looks). A file over ``max_bytes`` is refused
+    before it is read: it is read whole, and nobody meant to upload a 100 MB table."""
     path = Path(path)
     keep = keep or StudyFilter()
     if not path.is_file():
         raise ManifestError(f"{path}: file not found")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ManifestError(f"{path}: {size / 2**20:.0f} MB is over the {max_bytes / 2**20:.0f} MB limit for a "
+                            "ratings file; split it or filter it first")
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from mmmos_core.axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
 from mmmos_core.errors import ManifestError, MMMOSError
@@ -91,10 +91,29 @@ def _audio_files(folder: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def playlist_from_folder(folder: Path, name: str) -> Playlist:
+ROOTS_HINT = ("an experimenter can allow its folder with 'audio_roots' in the listening config "
+              "(or MMMOS_AUDIO_ROOTS)")
+
+
+def _allowed(home: Path, roots: Iterable[str | Path]) -> list[Path]:
+    return [home.resolve(), *(Path(r).expanduser().resolve() for r in roots)]
+
+
+def _confined(clip: Path, allowed: list[Path]) -> bool:
+    """Whether the file ``clip`` really lives (symlinks followed) in one of the ``allowed`` folders:
+    a playlist must not serve the server's other files to raters."""
+    real = clip.resolve()
+    return any(real.is_relative_to(folder) for folder in allowed)
+
+
+def playlist_from_folder(folder: Path, name: str, roots: Iterable[str | Path] = ()) -> Playlist:
+    allowed = _allowed(folder, roots)
     clips = []
     for p in _audio_files(folder):
         rel = p.relative_to(folder)
+        if not _confined(p, allowed):
+            raise ManifestError(f"{name}: {rel.as_posix()} is a link to a file outside the playlist's folder; "
+                                f"{ROOTS_HINT}")
         # A folder per system (root/systemA/x.wav) is the usual layout of a comparison test.
         clips.append(Clip(rel.as_posix(), str(p), rel.parts[0] if len(rel.parts) > 1 else ""))
     return Playlist(name, clips, str(folder))
@@ -122,11 +141,13 @@ def _manifest_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
         raise ManifestError(str(exc).replace(str(path), path.name)) from None
 
 
-def playlist_from_manifest(path: Path, name: str) -> Playlist:
+def playlist_from_manifest(path: Path, name: str, roots: Iterable[str | Path] = ()) -> Playlist:
     """CSV or JSONL: a clip path (``path``/``data_path``/``audio``), optional ``id``,
     ``system``, ``gold`` and expected ranges (``expected_PQ: "1-3"``, or in JSONL
-    ``expected: {"PQ": [1, 3]}``). Relative clip paths are relative to the manifest."""
+    ``expected: {"PQ": [1, 3]}``). Relative clip paths are relative to the manifest. Clips
+    must lie in the manifest's folder or one of the experimenter's ``roots``."""
     clips, missing = [], []
+    allowed = _allowed(path.parent, roots)
     for n, rec in _manifest_records(path):
         where = f"{path.name}, line {n}"
         raw = next((rec[k] for k in ("path", "data_path", "audio", "file") if rec.get(k)), None)
@@ -137,6 +158,8 @@ def playlist_from_manifest(path: Path, name: str) -> Playlist:
             clip_path = (path.parent / clip_path).resolve()
         if not clip_path.is_file():
             missing.append(str(raw))
+        elif not _confined(clip_path, allowed):
+            raise ManifestError(f"{where}: the clip path points outside the playlist's folder; {ROOTS_HINT}")
         clip_id = str(next((rec[k] for k in ("id", "clip_id", "sample_id") if rec.get(k) not in (None, "")), raw))
         system = str(rec.get("system") or rec.get("system_id") or "")
         expected = {}
@@ -158,7 +181,8 @@ def playlist_from_manifest(path: Path, name: str) -> Playlist:
     return Playlist(name, clips, str(path))
 
 
-def load_playlist(spec: str, name: str | None = None, examples_dir: Path = EXAMPLES_DIR) -> Playlist:
+def load_playlist(spec: str, name: str | None = None, examples_dir: Path = EXAMPLES_DIR,
+                  roots: Iterable[str | Path] = ()) -> Playlist:
     """``examples`` (the bundled clips in ``examples_dir``), a folder of audio, or a CSV/JSONL manifest."""
     if spec == "examples":
         folder = Path(examples_dir)
@@ -167,11 +191,11 @@ def load_playlist(spec: str, name: str | None = None, examples_dir: Path = EXAMP
     else:
         path = Path(spec).expanduser()
         if path.is_dir():
-            playlist = playlist_from_folder(path, name or path.name)
+            playlist = playlist_from_folder(path, name or path.name, roots)
         elif path.is_file():
             if path.suffix.lower() not in JSON_SUFFIXES + CSV_SUFFIXES:
                 raise ManifestError(f"{path.name}: a playlist is a folder or a .csv/.tsv/.jsonl/.json manifest")
-            playlist = playlist_from_manifest(path, name or path.stem)
+            playlist = playlist_from_manifest(path, name or path.stem, roots)
         else:
             raise ManifestError(f"{path.name}: playlist folder or manifest not found")
     if not playlist.clips:
@@ -248,9 +272,11 @@ class SessionManager:
     def __init__(self, store: RatingsStore, playlists: Mapping[str, str], *, model_id: str = "",
                  app_version: str = "", require_play: bool = True, max_comment_chars: int = 1000,
                  max_sessions: int = 5000, examples_dir: Path = EXAMPLES_DIR, min_play_fraction: float = 0.0,
+                 audio_roots: Iterable[str | Path] = (),
                  priorities: Callable[[Playlist], Mapping[str, float]] | None = None):
         self.store = store
         self.examples_dir = Path(examples_dir)
+        self.audio_roots = tuple(audio_roots)  # folders besides a playlist's own its clips may come from
         self.playlists = dict(playlists)
         self.model_id = model_id
         self.app_version = app_version
@@ -273,7 +299,7 @@ class SessionManager:
             raise ListeningError(f"Unknown playlist {name!r}; choose one of: {', '.join(self.playlists)}.")
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = load_playlist(self.playlists[name], name, self.examples_dir)
+                self._loaded[name] = load_playlist(self.playlists[name], name, self.examples_dir, self.audio_roots)
             return self._loaded[name]
 
     def start(self, rater_id: str, playlist_name: str | None = None) -> Session:
