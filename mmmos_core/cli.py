@@ -202,6 +202,13 @@ def cmd_evaluate(args) -> int:
         raise MMMOSError(f"no system id for {bad!r} (check --system-regex / --system-column)")
     table = {a: metric_table(joined.pred[a], joined.gold[a], systems, n_boot=args.n_boot, seed=args.seed)
              for a in AXES}
+    uncertainty = None
+    members = joined.member_predictions()
+    if members is not None:  # the paper reports none: how much the ensemble's numbers hang on its members
+        from .training.uncertainty import ensemble_uncertainty
+
+        gold = [[joined.gold[a][i] for a in AXES] for i in range(len(joined.ids))]
+        uncertainty = ensemble_uncertainty(members[1], gold, n_boot=args.n_boot or 200, seed=args.seed)
     for note in labels.notes:
         print(f"mmmos: note: {note}", file=sys.stderr)
     if joined.unmatched_predictions:
@@ -211,7 +218,7 @@ def cmd_evaluate(args) -> int:
         print(f"mmmos: {len(joined.unmatched_labels)} labels have no prediction "
               f"(first: {joined.unmatched_labels[0]})", file=sys.stderr)
     if args.json:
-        print(json.dumps(table))
+        print(json.dumps({**table, "uncertainty": uncertainty} if uncertainty else table))
         return 0
     print(f"{len(joined.ids)} matched items" + (f", {len(set(systems))} systems" if systems else ""))
     for level in ("utterance", "system"):
@@ -226,6 +233,15 @@ def cmd_evaluate(args) -> int:
                 ci = cell["ci"]
                 cells.append(f"{cell['value']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
             print(f"{a:<5}" + "".join(f"{c:>26}" for c in cells))
+    if uncertainty:
+        print(f"\nensemble uncertainty over its {uncertainty['members']} members (bootstrap over members, "
+              f"{uncertainty['n_boot']} draws)")
+        print(f"{'axis':<5}{'member spread':>15}{'SRCC [95% over members]':>30}{'MSE [95% over members]':>30}")
+        for a in AXES:
+            u = uncertainty[a]
+            cells = [f"{u[m]:.3f}" + (f" [{u[m + '_ci'][0]:.3f}, {u[m + '_ci'][1]:.3f}]" if u[m + "_ci"] else "")
+                     for m in ("SRCC", "MSE")]
+            print(f"{a:<5}{u['member_spread']:>15.3f}{cells[0]:>30}{cells[1]:>30}")
     return 0
 
 

@@ -130,6 +130,24 @@ class PredictionRow:
     id: str
     scores: dict[str, float]
     system: str | None = None
+    members: dict[str, dict[str, float]] | None = None  # each ensemble member's scores, when the file has them
+
+
+def _member_scores(rec: dict[str, Any]) -> dict[str, dict[str, float]] | None:
+    """Members' scores from a `mmmos predict` record: the JSONL ``members`` list, or the CSV's
+    ``{member}:{axis}`` columns. None when the file does not carry them."""
+    out: dict[str, dict[str, float]] = {}
+    if isinstance(rec.get("members"), list):
+        for m in rec["members"]:
+            if isinstance(m, dict) and "name" in m:
+                out[str(m["name"])] = {a: float(m[a]) for a in AXES if m.get(a) not in (None, "")}
+    else:
+        for key, value in rec.items():
+            name, _, axis = str(key).rpartition(":")
+            if name and axis in AXES and value not in (None, "") and name != "reference":
+                out.setdefault(name, {})[axis] = float(value)
+    complete = {name: s for name, s in out.items() if len(s) == len(AXES)}
+    return complete or None
 
 
 def read_predictions(path: str | Path) -> list[PredictionRow]:
@@ -147,7 +165,11 @@ def read_predictions(path: str | Path) -> list[PredictionRow]:
             raise ManifestError(f"{path}, line {n}: missing axis {exc.args[0]}") from None
         except (TypeError, ValueError):
             raise ManifestError(f"{path}, line {n}: an axis value is not a number") from None
-        out.append(PredictionRow(item_id, scores, rec.get("system")))
+        try:
+            members = _member_scores(rec)
+        except (TypeError, ValueError):
+            raise ManifestError(f"{path}, line {n}: a member's score is not a number") from None
+        out.append(PredictionRow(item_id, scores, rec.get("system"), members))
     return out
 
 
@@ -211,12 +233,23 @@ class Joined:
     systems: list[str | None]
     unmatched_predictions: list[str]
     unmatched_labels: list[str]
+    members: list[dict[str, dict[str, float]] | None] = field(default_factory=list)  # per matched id
+
+    def member_predictions(self) -> tuple[list[str], list[list[list[float]]]] | None:
+        """([member names], [member][clip][axis] scores) when every matched prediction carries the
+        same members; None otherwise (a file without them, or mixed models)."""
+        if not self.members or any(m is None for m in self.members):
+            return None
+        names = sorted(self.members[0])
+        if any(sorted(m) != names for m in self.members):
+            return None
+        return names, [[[m[name][a] for a in AXES] for m in self.members] for name in names]
 
 
 def join(predictions: Sequence[PredictionRow], labels: Sequence[LabelRow]) -> Joined:
     """Pair predictions with labels by `match_ids` (the rule Compare uses too)."""
     hits = match_ids([p.id for p in predictions], [(row.id, row.path) for row in labels])
-    ids, systems, used = [], [], set()
+    ids, systems, used, members = [], [], set(), []
     pred = {a: [] for a in AXES}
     gold = {a: [] for a in AXES}
     unmatched = []
@@ -228,8 +261,9 @@ def join(predictions: Sequence[PredictionRow], labels: Sequence[LabelRow]) -> Jo
         used.add(hit)
         ids.append(row.id)
         systems.append(row.system or p.system)
+        members.append(p.members)
         for a in AXES:
             pred[a].append(p.scores[a])
             gold[a].append(row.labels[a])
     unmatched_labels = [r.id for k, r in enumerate(labels) if k not in used]
-    return Joined(ids, pred, gold, systems, unmatched, unmatched_labels)
+    return Joined(ids, pred, gold, systems, unmatched, unmatched_labels, members)

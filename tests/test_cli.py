@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from mmmos_core.cli import main
@@ -120,3 +121,33 @@ def test_encoders_reports_every_missing_checkpoint_by_name(tmp_path):
     assert lines[2].startswith("logmel: ok")
     # only the files the loader reads are fetched, not the whole repository
     assert "--include config.json" in lines[0] and "--include pytorch_model.bin" in lines[0]
+
+
+def test_evaluate_reports_the_ensembles_uncertainty_over_its_members(tmp_path, capsys):
+    """Records from `mmmos predict` carry each member's scores: evaluate says how much the
+    ensemble's numbers depend on its members (member spread, bootstrap over members)."""
+    labels = tmp_path / "labels.csv"
+    labels.write_text("sample_id,PQ,PC,CE,CU\n" + "".join(f"u{i},{1 + i % 9},5,5,{2 + i % 7}\n" for i in range(20)))
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(20):
+        members = [{"name": f"m{k}", **{a: float(v) for a, v in zip(("PQ", "PC", "CE", "CU"),
+                                                                    [1 + i % 9 + rng.normal(0, k * 0.5), 5, 5,
+                                                                     2 + i % 7])}} for k in range(3)]
+        mean = {a: float(np.mean([m[a] for m in members])) for a in ("PQ", "PC", "CE", "CU")}
+        records.append({"path": f"u{i}.wav", **mean, "members": members})
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["evaluate", str(preds), str(labels), "--json", "--n-boot", "100"]) == 0
+    u = json.loads(capsys.readouterr().out)["uncertainty"]
+    assert u["members"] == 3 and u["PC"]["member_spread"] == pytest.approx(0.0)
+    assert u["PQ"]["member_spread"] > 0.2 and u["PQ"]["SRCC_ci"][0] <= u["PQ"]["SRCC"] <= u["PQ"]["SRCC_ci"][1]
+    # the same from the CSV that `mmmos predict --output x.csv` writes
+    from mmmos_core.batch import csv_columns, flatten_record
+    from mmmos_core.tables import write_records
+
+    rows = [flatten_record(r) for r in records]
+    write_records(tmp_path / "p.csv", rows, csv_columns(rows))
+    assert main(["evaluate", str(tmp_path / "p.csv"), str(labels)]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble uncertainty over its 3 members" in out
