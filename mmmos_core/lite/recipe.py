@@ -26,6 +26,7 @@ from mmmos_core.axes import AXES, SCALE_MAX, SCALE_MIN
 
 from .priors import DomainPrior
 
+
 @dataclass
 class Source:
     id: str

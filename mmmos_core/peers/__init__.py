@@ -25,6 +25,16 @@ def _dnsmos(path, device):
     return load_dnsmos(path, device)
 
 
+def require_package(module: str, what: str, hint: str):
+    """Import an optional peer package; `ModelLoadError` saying what needs it and how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ModelLoadError(f"{what} ({exc}). Install with: {hint}") from None
+
+
 PEERS: dict[str, Callable] = {"audiobox": _audiobox, "dnsmos": _dnsmos}
 
 

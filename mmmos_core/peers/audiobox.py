@@ -33,6 +33,8 @@ from mmmos_core.model.audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, loa
 from mmmos_core.model.results import ReferenceScores
 from mmmos_core.paths import mmmos_home
 
+from . import require_package
+
 PACKAGE = "audiobox_aesthetics"
 PACKAGE_PIN = "audiobox_aesthetics==0.0.4"
 INSTALL_HINT = f"pip install {PACKAGE_PIN} (or pip install -r requirements-audiobox.txt)"
@@ -73,12 +75,8 @@ WEIGHTS = _ReferenceWeights(
 
 def _package():
     """The package's inference module, or a message saying how to install it."""
-    try:
-        from audiobox_aesthetics import infer
-    except ImportError as exc:
-        raise ModelLoadError(f"the reference model needs the {PACKAGE} package, which is not installed "
-                             f"({exc}). Install it with: {INSTALL_HINT}") from None
-    return infer
+    return require_package("audiobox_aesthetics.infer", f"the reference model needs the {PACKAGE} package, "
+                           "which is not installed", INSTALL_HINT)
 
 
 def _missing_in(path: Path) -> list[str]:

@@ -21,6 +21,8 @@ from mmmos_core.errors import AudioInputError, ModelLoadError
 from mmmos_core.model.audio import Audio
 from mmmos_core.model.results import PeerScores
 
+from . import require_package
+
 NAME = "dnsmos"
 LABEL = "DNSMOS (Microsoft, P.835 + P.808)"
 PACKAGE_PIN = "speechmos==0.0.1.1"
@@ -40,12 +42,8 @@ DESCRIPTIONS = {
 
 
 def _package():
-    try:
-        from speechmos import dnsmos
-    except ImportError as exc:
-        raise ModelLoadError(f"the DNSMOS peer needs the speechmos and onnxruntime packages ({exc}). "
-                             f"Install them with: {INSTALL_HINT}") from None
-    return dnsmos
+    return require_package("speechmos.dnsmos", "the DNSMOS peer needs the speechmos and onnxruntime packages",
+                           INSTALL_HINT)
 
 
 def available() -> bool:

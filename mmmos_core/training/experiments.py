@@ -236,9 +236,13 @@ def plot_ablation(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_title("Encoder ablation (MLP members, mean of the four losses' predictions)")
     ax.axhline(0, color="black", linewidth=0.5)
     ax.legend(fontsize=8)
+    return _saved(plt, fig, path)
+
+
+def _saved(plt, fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plt.close(fig)  # figures stay in pyplot's registry until closed
     return path
 
 
@@ -257,10 +261,7 @@ def plot_losses(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_xticks([0, 1], ["natural validation", "proxy (PAM) validation"])
     ax.set_ylabel("SRCC (mean over axes)")
     ax.set_title("Loss generalisation: one line per encoder subset x aggregator")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _saved(plt, fig, path)
 
 
 def plot_ensembles(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -275,10 +276,7 @@ def plot_ensembles(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_ylabel("PAM top-4 minus 8-member (95% CI)")
     ax.set_title("Ensembles, cross-fitted on the proxy (PAM) set")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _saved(plt, fig, path)
 
 
 def run_experiment(name: str, sweep_dir: str | Path, output: str | Path, n_boot: int = 1000,
