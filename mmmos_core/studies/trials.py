@@ -149,12 +149,13 @@ def _ab_trials(item, name, where, source, spec, resolve) -> list[Trial]:
     pairs = item.get("pairs") or list(itertools.combinations(paths, 2))
     axes = _axes(item, source, _axes(spec, source, AXES))
     trials = []
-    for pair in pairs:
+    for k, pair in enumerate(pairs):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2 or pair[0] == pair[1] or \
                 any(str(s) not in paths for s in pair):
             raise ManifestError(f"{where}: pair {pair!r} must name two different versions of {sorted(paths)}")
         a, b = (str(s) for s in pair)
-        trials.append(Trial(f"{name}:{a}-{b}", name, [Version(a, paths[a]), Version(b, paths[b])], axes))
+        # The id is numbered, not named after the systems: it travels to the rater's browser.
+        trials.append(Trial(f"{name}:{k + 1}", name, [Version(a, paths[a]), Version(b, paths[b])], axes))
     return trials
 
 
