@@ -31,6 +31,11 @@ PRED_RUN = "Run the current model on the clips"
 PRED_UPLOAD = "Upload predictions (JSONL from `mmmos predict`)"
 PRED_NONE = "No predictions: rater statistics only"
 BEFORE_RUN = "Choose the ratings (or keep this app's own) and press Compare."
+SIMULATION_COLUMNS = {
+    "target_width": "target CI width", "random_median": "random: ratings (median)", "random_iqr": "random: IQR",
+    "adaptive_median": "adaptive: ratings (median)", "adaptive_iqr": "adaptive: IQR",
+    "saved_median": "saved (median)", "saved_share": "saved share", "runs_adaptive_fewer": "runs adaptive needed fewer",
+    "runs": "runs", "pooled_ratings": "ratings on offer"}
 MAX_SIMULATION_RUNS = 200  # a page visitor must not be able to hold a worker for minutes
 
 
@@ -299,7 +304,7 @@ class CompareTab:
             "The adaptive priority here is the clip's current CI half-width (the humans' uncertainty): the model "
             "terms of the real rule need the audio, which a label file does not have. This shows what ordering by "
             "uncertainty saves when that uncertainty is known, not how well the model's spread predicts it."]
-        table = readable(result.summary.round(3))
+        table = result.summary.round(3).rename(columns=SIMULATION_COLUMNS)
         return ({"summary": json_records(result.summary), "notes": notes}, "\n".join(f"- {md(n)}" for n in notes),
                 table, simulation_figure(result.summary))
 

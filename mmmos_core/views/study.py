@@ -192,4 +192,7 @@ def simulation_figure(summary) -> go.Figure:
                   annotation_text="every pooled rating", annotation_position="top left")
     fig.update_xaxes(title_text="target width of each clip's 95% CI (points, mean over axes)", autorange="reversed")
     fig.update_yaxes(title_text="ratings needed (median, IQR)", rangemode="tozero")
-    return _layout(fig, "Adaptive order: ratings needed for a target CI width (simulation)", 420)
+    _layout(fig, "Adaptive order: ratings needed for a target CI width (simulation)", 440)
+    fig.update_layout(margin=dict(l=70, r=30, t=90, b=60),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1.0, xanchor="right"))
+    return fig
