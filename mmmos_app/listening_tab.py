@@ -161,10 +161,13 @@ class ListeningTab(ListeningDesigns):
                 playlist = self.sessions.playlist(name)
             except MMMOSError:
                 continue
+            if playlist.options is not None:  # A/B or MUSHRA: a rater's unit is a trial
+                sizes[name] = len(playlist.trials)
+                continue
             sizes[name] = len(playlist.clips)
             durations.update({(name, c.id): d for c in playlist.clips if (d := self.sessions.clip_duration(c))})
         try:
-            rows = self.store.read().rows
+            rows = self.store.read().everything
         except MMMOSError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         lines = progress(rows, sizes, durations)
