@@ -9,7 +9,6 @@ audio. The playlists themselves are plain JSON (studies.trials) written beside t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
