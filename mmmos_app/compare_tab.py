@@ -18,11 +18,12 @@ from mmmos_core.studies.compare import (
     predictions_from_file,
     predictions_from_model,
 )
+from mmmos_core.studies.adaptive_sim import SimulationSettings, parse_targets, simulate_file
 from mmmos_core.studies.designs import analyse_design
 from mmmos_core.studies.quality import QualitySettings
 from mmmos_core.studies.report import json_records, readable
 from mmmos_core.studies.stats import MIN_N
-from mmmos_core.views.study import design_figure, empty_figure
+from mmmos_core.views.study import design_figure, empty_figure, simulation_figure
 
 from .common import md, rounded, scratch_dir
 
@@ -30,6 +31,12 @@ PRED_RUN = "Run the current model on the clips"
 PRED_UPLOAD = "Upload predictions (JSONL from `mmmos predict`)"
 PRED_NONE = "No predictions: rater statistics only"
 BEFORE_RUN = "Choose the ratings (or keep this app's own) and press Compare."
+SIMULATION_COLUMNS = {
+    "target_width": "target CI width", "random_median": "random: ratings (median)", "random_iqr": "random: IQR",
+    "adaptive_median": "adaptive: ratings (median)", "adaptive_iqr": "adaptive: IQR",
+    "saved_median": "saved (median)", "saved_share": "saved share", "runs_adaptive_fewer": "runs adaptive needed fewer",
+    "runs": "runs", "pooled_ratings": "ratings on offer"}
+MAX_SIMULATION_RUNS = 200  # a page visitor must not be able to hold a worker for minutes
 
 
 def _note(text: str) -> pd.DataFrame:
@@ -227,13 +234,19 @@ class CompareTab:
             api_visibility="private", concurrency_limit=None).success(
             self.filter_choices, [state, *filters], filters, api_visibility="private", concurrency_limit=None)
 
-    def analyse_design(self, results_file: str | None, predictions_file: str | None = None):
-        """A/B preference or MUSHRA-style results: their tables (and the model per system, where given)."""
-        if not results_file:
-            raise gr.Error("Upload an A/B or MUSHRA results file (CSV or JSONL).", print_exception=False)
+    def analyse_design(self, results_file: str | None, predictions_file: str | None = None, design: str = "auto"):
+        """A/B preference or MUSHRA-style results: their tables (and the model per system, where given).
+        No results file: the A/B or MUSHRA answers in this app's own ratings file (``design``: ab, mushra
+        or auto, which takes the one the file holds)."""
+        source = results_file or str(self.settings.ratings_path)
+        if not results_file and not Path(source).exists():
+            raise gr.Error("Upload an A/B or MUSHRA results file (CSV or JSONL), or run an A/B or MUSHRA "
+                           "playlist in the Listening tab first.", print_exception=False)
         uploads = {p: Path(p).name for p in (results_file, predictions_file) if p}
+        if not results_file:
+            uploads[source] = "this app's ratings file"
         try:
-            results = analyse_design(results_file, predictions_file)
+            results = analyse_design(source, predictions_file, None if design in (None, "", "auto") else design)
         except MMMOSError as exc:
             raise gr.Error(_scrub(str(exc), uploads), print_exception=False) from None
         first, second = list(results.tables.values())
@@ -247,11 +260,14 @@ class CompareTab:
         with gr.Accordion("A/B preference and MUSHRA-style results", open=False):
             gr.Markdown("Upload the results of an A/B test (`rater, item, axis, system_a, system_b, choice[, "
                         "strength]`) or a MUSHRA-style test (`rater, item, axis, condition, score[, role]`); "
-                        "docs/app.md shows both formats. Optionally a predictions JSONL with a `system` field puts "
+                        "docs/app.md shows both formats. Leave it empty to analyse the A/B or MUSHRA playlists "
+                        "run in this app's Listening tab. Optionally a predictions JSONL with a `system` field puts "
                         "the model's mean score beside the A/B scale.")
             with gr.Row():
-                results = gr.File(label="Results file", file_types=[".csv", ".tsv", ".jsonl", ".json"],
-                                  elem_id="design-results")
+                results = gr.File(label="Results file (empty = this app's own A/B or MUSHRA answers)",
+                                  file_types=[".csv", ".tsv", ".jsonl", ".json"], elem_id="design-results")
+                design = gr.Radio([("Whichever the file holds", "auto"), ("A/B", "ab"), ("MUSHRA", "mushra")],
+                                  value="auto", label="Design", elem_id="design-kind")
                 preds = gr.File(label="Predictions with systems (optional)", file_types=[".jsonl", ".json", ".csv"],
                                 elem_id="design-preds")
             run = gr.Button("Analyse results", elem_id="design-btn")
@@ -263,8 +279,64 @@ class CompareTab:
             plot = gr.Plot(empty_figure("Upload results and press Analyse results."), show_label=False,
                            elem_id="design-plot")
             out = gr.JSON(visible=False)
-        run.click(self.analyse_design, [results, preds], [out, notes, first, second, plot], api_name="analyse_design",
-                  concurrency_limit=None)
+        run.click(self.analyse_design, [results, preds, design], [out, notes, first, second, plot],
+                  api_name="analyse_design", concurrency_limit=None)
+        self._simulation_panel()
+
+    def simulate_adaptive(self, labels_file: str | None, items: float = 50, raters: float = 10,
+                          session_clips: float = 10, targets: str = "3, 2.5, 2, 1.5", runs: float = 20,
+                          seed: float = 0):
+        """How many ratings the adaptive order saves to reach target CI widths, on a multi-rater label file
+        (a simulation whose priority stands in for the model terms; docs/app.md says what it shows)."""
+        if not labels_file:
+            raise gr.Error("Upload a label file with individual ratings per axis (e.g. an Audiobox Aesthetics "
+                           "JSONL).", print_exception=False)
+        uploads = {labels_file: Path(labels_file).name}
+        try:
+            settings = SimulationSettings(int(items), int(raters), int(session_clips), parse_targets(targets),
+                                          min(int(runs), MAX_SIMULATION_RUNS), int(seed))
+            result = simulate_file(labels_file, settings)
+        except MMMOSError as exc:
+            raise gr.Error(_scrub(str(exc), uploads), print_exception=False) from None
+        notes = [_scrub(n, uploads) for n in result.notes] + [
+            "Ratings given until every clip's 95% CI (mean over axes) is within the target or its pooled ratings "
+            "are used up; median over runs with the interquartile range, both orders on the same subsample.",
+            "The adaptive priority here is the clip's current CI half-width (the humans' uncertainty): the model "
+            "terms of the real rule need the audio, which a label file does not have. This shows what ordering by "
+            "uncertainty saves when that uncertainty is known, not how well the model's spread predicts it."]
+        table = result.summary.round(3).rename(columns=SIMULATION_COLUMNS)
+        return ({"summary": json_records(result.summary), "notes": notes}, "\n".join(f"- {md(n)}" for n in notes),
+                table, simulation_figure(result.summary))
+
+    def _simulation_panel(self):
+        with gr.Accordion("Adaptive order: how many ratings it saves (simulation on multi-rater data)", open=False):
+            gr.Markdown("Replays a listening test on a label file with every rater's score (the Audiobox "
+                        "Aesthetics files have 10 per clip): random order against the adaptive order, counting the "
+                        "ratings needed until every clip's 95% CI is narrower than a target. The same seed gives "
+                        "the same table. docs/app.md explains what the simulation does and does not show.")
+            with gr.Row():
+                labels = gr.File(label="Multi-rater label file (JSONL/CSV with a list of ratings per axis)",
+                                 file_types=[".jsonl", ".json", ".csv", ".tsv"], elem_id="sim-labels")
+                with gr.Column():
+                    with gr.Row():
+                        items = gr.Number(50, precision=0, label="Clips (subsampled)", elem_id="sim-items")
+                        raters = gr.Number(10, precision=0, label="Raters per clip (subsampled)", elem_id="sim-raters")
+                        session = gr.Number(10, precision=0, label="Clips per rater session", elem_id="sim-session")
+                    with gr.Row():
+                        targets = gr.Textbox("3, 2.5, 2, 1.5", label="Target CI widths (points)",
+                                             elem_id="sim-targets")
+                        runs = gr.Number(20, precision=0, label=f"Runs (up to {MAX_SIMULATION_RUNS})",
+                                         elem_id="sim-runs")
+                        seed = gr.Number(0, precision=0, label="Seed", elem_id="sim-seed")
+            run = gr.Button("Simulate", elem_id="sim-btn")
+            notes = gr.Markdown(elem_id="sim-notes")
+            table = gr.Dataframe(_note("Ratings needed per target width: random vs adaptive, and ratings saved."),
+                                 interactive=False, wrap=True, elem_id="sim-table")
+            plot = gr.Plot(empty_figure("Upload a multi-rater label file and press Simulate."), show_label=False,
+                           elem_id="sim-plot")
+            out = gr.JSON(visible=False)
+        run.click(self.simulate_adaptive, [labels, items, raters, session, targets, runs, seed],
+                  [out, notes, table, plot], api_name="simulate_adaptive", concurrency_limit=1)
 
     @staticmethod
     def filter_choices(report: CompareReport | None, *chosen):

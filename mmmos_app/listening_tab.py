@@ -12,9 +12,10 @@ from mmmos_core.studies.progress import progress, share_query
 from mmmos_core.studies.ratings import RatingsStoreError
 
 from .common import esc, md, skip
+from .listening_designs import N_DESIGN_OUTPUTS, ListeningDesigns
 
 
-class ListeningTab:
+class ListeningTab(ListeningDesigns):
     """Mixin of `MMMOSApp`: this tab's handlers and layout."""
 
     def api_start_session(self, rater_id: str, playlist: str = "") -> dict:
@@ -41,23 +42,38 @@ class ListeningTab:
     def ui_start(self, consent: bool, rater_id: str, playlist: str):
         if not consent:
             gr.Warning("Please tick the consent box to start.")
-            return skip(10) + ("Please tick the consent box above to start.",)
+            return skip(10) + ("Please tick the consent box above to start.",) + skip(N_DESIGN_OUTPUTS)
         try:
             session = self.sessions.start(rater_id, playlist)
+        except RatingsStoreError as exc:  # e.g. an old-format file and an A/B playlist: the rater tells the experimenter
+            gr.Warning(exc.for_rater)
+            return skip(10) + (f"⚠️ {esc(exc.for_rater)}",) + skip(N_DESIGN_OUTPUTS)
         except MMMOSError as exc:
             gr.Warning(str(exc))
-            return skip(10) + (f"⚠️ {esc(str(exc))}",)
+            return skip(10) + (f"⚠️ {esc(str(exc))}",) + skip(N_DESIGN_OUTPUTS)
         welcome = f"Rater **{session.rater_id}** · playlist **{md(session.playlist.name)}**. "
+        welcome += self.design_welcome(session)
         if session.resumed:
             welcome += f"Welcome back: {session.resumed} of {session.total} clips were already rated and are skipped. "
             if session.last_saved:  # after a crash the last one may never have been confirmed on screen
                 welcome += f"Your last saved rating was at {session.last_saved['timestamp_utc'][11:19]} UTC. "
         welcome += "Note your rater id to resume later."
-        return self._clip_outputs(session, status=welcome)
+        return self._session_outputs(session, status=welcome)
+
+    def _session_outputs(self, session, saved: str = "", status: str | None = None) -> tuple:
+        """Values for the absolute outputs, the status and the A/B and MUSHRA panels."""
+        return self._clip_outputs(session, saved, status) + self.design_values(session)
 
     def _clip_outputs(self, session, saved: str = "", status: str | None = None) -> tuple:
         """Values for [session, clip id, panel, position, audio, PQ, PC, CE, CU, comment, status]."""
         clip = session.current
+        if session.playlist.options is not None:  # A/B or MUSHRA: the absolute panel stays hidden
+            done = "" if clip is None else saved
+            if clip is None:
+                done = f"✅ {saved}{self.finished_text(session)}"
+            text = "\n\n".join(t for t in (status, done) if t)
+            return (session.id, "" if clip is None else clip.id, gr.update(visible=False), "", None, *[None] * 4, "",
+                    text or gr.skip())
         if clip is None:
             done = (f"✅ {saved}All {session.total} clips of **{md(session.playlist.name)}** are rated. Thank you! "
                     "You can close this page.")
@@ -145,10 +161,13 @@ class ListeningTab:
                 playlist = self.sessions.playlist(name)
             except MMMOSError:
                 continue
+            if playlist.options is not None:  # A/B or MUSHRA: a rater's unit is a trial
+                sizes[name] = len(playlist.trials)
+                continue
             sizes[name] = len(playlist.clips)
             durations.update({(name, c.id): d for c in playlist.clips if (d := self.sessions.clip_duration(c))})
         try:
-            rows = self.store.read().rows
+            rows = self.store.read().everything
         except MMMOSError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         lines = progress(rows, sizes, durations)
@@ -195,9 +214,12 @@ class ListeningTab:
                                  elem_id="rate-comment")
             submit = gr.Button("Submit rating", variant="primary", elem_id="submit-rating")
         clip_outputs = [session_id, clip_id, panel, position, clip, *radios, comment]
+        design_outputs, ab_inputs, mushra_inputs = self._design_panels(session_id, clip_id)
+        self._wire_design_submits(session_id, clip_id, ab_inputs, mushra_inputs,
+                                  clip_outputs + [status] + design_outputs)
         random_id.click(random_rater_id, None, rater, api_visibility="private", concurrency_limit=None)
-        start.click(self.ui_start, [consent, rater, playlist], clip_outputs + [status], api_visibility="private",
-                    concurrency_limit=None)
+        start.click(self.ui_start, [consent, rater, playlist], clip_outputs + [status] + design_outputs,
+                    api_visibility="private", concurrency_limit=None)
         submit.click(self.ui_rate, [session_id, clip_id, *radios, comment], clip_outputs + [status],
                      api_visibility="private",
                      concurrency_limit=None)

@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from mmmos_core.axes import AXES  # noqa: E402
 from mmmos_core.batch import CSV_HEAD  # noqa: E402
 from mmmos_core.studies.ratings import COLUMNS, RatingRow, RatingsStore  # noqa: E402
-from conftest import AES_LABELS, shared_clips  # noqa: E402
+from conftest import AES_LABELS, need_aes_labels, shared_clips  # noqa: E402
 
 # Gradio's own queue code trips pandas deprecation warnings on every call; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated")
@@ -305,3 +305,64 @@ def test_ab_and_mushra_results_are_analysed_with_the_model_beside(client, tmp_pa
     with pytest.raises(AppError) as err:
         client.predict(handle_file(str(mushra)), None, api_name="/analyse_design")
     assert "mushra.csv, line 2: score 150 is outside 0-100" in str(err.value) and "/tmp" not in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def design_client(tmp_path_factory, logmel_model_dir, clips):
+    from mmmos_core.paths import REPO_ASSETS
+
+    playlists = {"AB": str(REPO_ASSETS / "studies" / "ab_example.json"),
+                 "MUSHRA": str(REPO_ASSETS / "studies" / "mushra_example.json")}
+    with running_app(tmp_path_factory.mktemp("designs"), logmel_model_dir, clips,
+                     listening={"playlists": playlists}) as running:
+        yield Client(running.url, verbose=False), running
+
+
+def test_an_ab_and_a_mushra_playlist_rated_through_the_api_then_analysed(design_client):
+    client, server = design_client
+    for rater in ("ann", "bob", "cy"):
+        status = client.predict(rater, "AB", api_name="/start_session")
+        assert status["design"] == "ab" and status["total"] == 4
+        while not status["finished"]:
+            screen = status["screen"]
+            assert screen["labels"] == ["A", "B"] and screen["axes"] == ["PQ", "CE"]
+            assert "clean" not in json.dumps(screen)  # the rater is never told which system is which
+            status = client.predict(status["session_id"], screen["trial_id"], {"PQ": "A:clear", "CE": "none"},
+                                    "", api_name="/rate_trial")
+        status = client.predict(rater, "MUSHRA", api_name="/start_session")
+        while not status["finished"]:
+            screen = status["screen"]
+            assert screen["open_reference"] and screen["scale"] == [0, 100]
+            answer = {label: 95 - k for k, label in enumerate(screen["labels"])}  # the hidden reference >= 90
+            status = client.predict(status["session_id"], screen["trial_id"], answer, "", api_name="/rate_trial")
+    assert not server.app.store.read().rows and len(server.app.store.read().answers) == 3 * (4 + 2)
+    out, notes, _, _, _ = client.predict(None, None, "ab", api_name="/analyse_design")
+    assert out["design"] == "ab" and sum(r["a_wins"] + r["b_wins"] for r in out["pairs"] if r["axis"] == "PQ") == 12
+    assert [r["no_preference"] for r in out["pairs"] if r["axis"] == "CE"] == [6, 6]  # 2 items x 3 raters per pair
+    out, _, _, _, _ = client.predict(None, None, "mushra", api_name="/analyse_design")
+    conditions = {r["condition"]: r for r in out["conditions"]}
+    assert set(conditions) == {"reference", "anchor", "noisy", "codec"} and conditions["anchor"]["role"] == "anchor"
+    assert all(r["raters"] == 3 for r in conditions.values())
+    with pytest.raises(AppError, match="both A/B and MUSHRA answers; choose which"):
+        client.predict(None, None, "auto", api_name="/analyse_design")
+
+
+def test_a_bad_trial_answer_is_a_clear_error(design_client):
+    client, _ = design_client
+    status = client.predict("dee", "AB", api_name="/start_session")
+    with pytest.raises(AppError, match=r"Please choose A, B or no preference for CE \(Content Enjoyment\)"):
+        client.predict(status["session_id"], status["screen"]["trial_id"], {"PQ": "B:slight"}, "",
+                       api_name="/rate_trial")
+    status = client.predict("dee", "MUSHRA", api_name="/start_session")
+    with pytest.raises(AppError, match="Please score version 2 from 0 to 100"):
+        client.predict(status["session_id"], status["screen"]["trial_id"], {"1": 50}, "", api_name="/rate_trial")
+
+
+def test_the_adaptive_simulation_endpoint_is_the_same_for_the_same_seed(client):
+    labels = need_aes_labels() / "AES_natural_speech.jsonl"
+    args = (handle_file(str(labels)), 30, 10, 10, "3, 2", 3, 5)
+    first, _, _, _ = client.predict(*args, api_name="/simulate_adaptive")
+    again, _, _, _ = client.predict(*args, api_name="/simulate_adaptive")
+    assert first["summary"] == again["summary"] and [r["target_width"] for r in first["summary"]] == [3.0, 2.0]
+    assert all(r["adaptive_median"] <= r["random_median"] <= 300 for r in first["summary"])
+    assert "stand" in " ".join(first["notes"]) or "model terms" in " ".join(first["notes"])

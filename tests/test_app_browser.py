@@ -261,3 +261,91 @@ def test_ab_results_are_analysed_in_the_compare_tab(page, tmp_path):
     assert "75" in page.locator("#design-first").inner_text() or "0.75" in page.locator("#design-first").inner_text()
     page.locator("#design-plot", has_text="Bradley").wait_for()
     shot(page, "compare_ab_results")
+
+
+@pytest.fixture(scope="module")
+def design_app(tmp_path_factory, logmel_model_dir, clips):
+    from mmmos_core.paths import REPO_ASSETS
+
+    playlists = {"AB": str(REPO_ASSETS / "studies" / "ab_example.json"),
+                 "MUSHRA": str(REPO_ASSETS / "studies" / "mushra_example.json")}
+    with running_app(tmp_path_factory.mktemp("browser-designs"), logmel_model_dir, clips,
+                     listening={"playlists": playlists}) as running:
+        yield running
+
+
+def _design_page(browser, app, query: str, rater: str):
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app.url + query)
+    page.locator("#consent input[type=checkbox]").check()
+    page.locator("#rater-id textarea, #rater-id input").first.fill(rater)
+    page.locator("#start-btn").click()
+    return context, page
+
+
+def _play(page, *players: str) -> None:
+    for player in players:
+        page.locator(f"#{player} button[aria-label='Play']").click()
+    page.wait_for_timeout(1500)  # the play events reach the server
+
+
+def test_an_ab_trial_in_the_browser_needs_both_versions_played_then_is_saved(browser, design_app):
+    context, page = _design_page(browser, design_app, "?playlist=AB", "ab-browser")
+    page.locator("#ab-position", has_text="Trial 1 of 4").wait_for()
+    assert page.locator("#rating-panel").is_hidden() and page.locator("#ab-choice-PC").is_hidden()  # PQ, CE only
+    page.locator("#ab-choice-PQ label").filter(has_text="A").first.click()
+    page.locator("#ab-strength-PQ label").filter(has_text="clear").click()
+    page.locator("#ab-choice-CE label").filter(has_text="No preference").click()
+    page.locator("#ab-submit").click()
+    page.locator(".toast-body", has_text="Please play every version").wait_for()
+    _play(page, "ab-audio-A", "ab-audio-B")
+    shot(page, "listening_ab")
+    page.locator("#ab-submit").click()
+    page.locator("#ab-position", has_text="Trial 2 of 4").wait_for()
+    context.close()
+    rows = [r for r in RatingsStore(design_app.ratings_path).read().answers if r["rater_id"] == "ab-browser"]
+    answer = json.loads(rows[0]["answer"])
+    assert rows[0]["design"] == "ab" and rows[0]["played"] == "1"
+    assert answer["choices"] == {"PQ": {"choice": "A", "strength": "clear"}, "CE": {"choice": "none", "strength": ""}}
+
+
+def test_a_mushra_trial_in_the_browser_scores_every_version_then_compare_analyses_it(browser, design_app):
+    context, page = _design_page(browser, design_app, "?playlist=MUSHRA", "mushra-browser")
+    page.locator("#mushra-position", has_text="Trial 1 of 2").wait_for()
+    assert page.locator("#mushra-audio-4").is_visible() and page.locator("#mushra-audio-5").is_hidden()
+    _play(page, "mushra-reference", *(f"mushra-audio-{k}" for k in range(1, 5)))
+    for k, score in enumerate((92, 40, 75, 20), 1):
+        box = page.locator(f"#mushra-score-{k} input[type=number]")
+        box.fill(str(score))
+        box.press("Enter")
+    page.wait_for_timeout(500)
+    shot(page, "listening_mushra")
+    page.locator("#mushra-submit").click()
+    page.locator("#mushra-position", has_text="Trial 2 of 2").wait_for()
+    rows = [r for r in RatingsStore(design_app.ratings_path).read().answers if r["rater_id"] == "mushra-browser"]
+    assert sorted(json.loads(rows[0]["answer"])["scores"].values()) == [20, 40, 75, 92]
+    open_tab(page, "Compare")
+    page.get_by_text("A/B preference and MUSHRA-style results").click()
+    page.locator("#design-kind label").filter(has_text="MUSHRA").click()
+    page.locator("#design-btn").click()  # no upload: this app's own answers
+    page.locator("#design-notes", has_text="t-based 95% CI").wait_for()
+    assert "anchor" in page.locator("#design-first").inner_text()
+    shot(page, "compare_mushra_own_answers")
+    context.close()
+
+
+def test_the_adaptive_simulation_table_and_plot_in_compare(page):
+    labels = AES_LABELS / "AES_natural_speech.jsonl"
+    if not labels.exists():
+        pytest.skip("no Audiobox labels")
+    open_tab(page, "Compare")
+    page.get_by_text("Adaptive order: how many ratings it saves").click()
+    page.locator("#sim-labels input[type=file]").set_input_files(str(labels))
+    page.locator("#sim-runs input").fill("4")
+    page.locator("#sim-btn").click()
+    page.locator("#sim-notes", has_text="stand").or_(page.locator("#sim-notes", has_text="model terms")).wait_for()
+    assert "adaptive" in page.locator("#sim-table").inner_text().lower()
+    page.locator("#sim-plot", has_text="ratings needed").wait_for()
+    shot(page, "compare_adaptive_simulation")

@@ -10,6 +10,8 @@ import pytest
 
 from mmmos_core.studies.ratings import (
     COLUMNS,
+    LEGACY_COLUMNS,
+    LegacyFileError,
     RatingRow,
     RatingsStore,
     RatingsStoreError,
@@ -121,3 +123,50 @@ def test_twenty_processes_append_concurrently_without_loss_or_interleaving(tmp_p
     assert len(result.rows) == 400
     assert len({(r["rater_id"], r["clip_id"]) for r in result.rows}) == 400
     assert all(r["comment"] == "x" * 200 for r in result.rows)
+
+
+def ab_row(clip="trial1", **kw) -> RatingRow:
+    answer = '{"item": "speech", "a": "clean", "b": "noisy", "choices": {"PQ": {"choice": "A", "strength": "clear"}}}'
+    return row(clip=clip, scores={}, design="ab", answer=answer, **kw)
+
+
+def test_an_old_format_file_is_read_and_appended_to_in_its_own_shape(tmp_path):
+    path = tmp_path / "ratings.csv"
+    old_row = ["2025-01-01T00:00:00.000Z", "s0", "anna", "pl", "old", "", "5", "4", "6", "7", "3.00", "1", "0", "",
+               "m", "0.0.9", "from last year"]
+    path.write_text(",".join(LEGACY_COLUMNS) + "\n" + ",".join(old_row) + "\n")
+    store = RatingsStore(path)
+    store.check()  # absolute ratings may go on being added to it
+    store.append(row(clip="new"))
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(LEGACY_COLUMNS)  # never rewritten
+    assert len(next(csv.reader([lines[2]]))) == len(LEGACY_COLUMNS)
+    result = store.read()
+    assert [r["clip_id"] for r in result.rows] == ["old", "new"] and not result.malformed
+    assert result.rows[0]["design"] == "absolute" and result.rows[0]["comment"] == "from last year"
+    assert store.rated_clips("anna", "pl") == {"old", "new"}
+
+
+def test_an_ab_answer_to_an_old_format_file_is_refused_and_the_file_left_alone(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text(",".join(LEGACY_COLUMNS) + "\n")
+    before = path.read_bytes()
+    store = RatingsStore(path)
+    with pytest.raises(LegacyFileError, match="started before A/B and MUSHRA.*new file"):
+        store.check("ab")
+    with pytest.raises(LegacyFileError, match="cannot hold ab answers"):
+        store.append(ab_row())
+    assert path.read_bytes() == before
+    assert store.status().unsaved == 1  # kept for the experimenter, like any rating not saved
+
+
+def test_answers_of_other_designs_are_stored_apart_from_absolute_ratings(tmp_path):
+    store = RatingsStore(tmp_path / "ratings.csv")
+    store.append(row(clip="a"))
+    store.append(ab_row(clip="t1"))
+    result = store.read()
+    assert [r["clip_id"] for r in result.rows] == ["a"]  # Compare's absolute analysis never meets an A/B row
+    assert [r["clip_id"] for r in result.answers] == ["t1"]
+    assert result.answers[0]["design"] == "ab" and '"strength": "clear"' in result.answers[0]["answer"]
+    assert result.answers[0]["PQ"] == ""
+    assert store.rated_clips("anna", "pl") == {"a", "t1"} and store.last_saved("anna", "pl")["clip_id"] == "t1"

@@ -17,7 +17,8 @@ def test_defaults_without_environment(monkeypatch, tmp_path):
     assert s.model == "lite" and s.ratings_path == Path("data/ratings.csv")
     assert s.max_upload_mb == 50 and s.concurrency == 1 and s.max_batch == 50
     assert s.config_path == DEFAULT_CONFIG
-    assert s.listening.playlists == {"Bundled examples": "examples"}  # the shipped config
+    assert s.listening.playlists["Bundled examples"] == "examples"  # the shipped config
+    assert {"A/B example", "MUSHRA example"} <= set(s.listening.playlists)  # one example per design
     assert s.listening.consent and s.listening.instructions and s.listening.require_play
 
 

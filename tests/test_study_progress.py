@@ -28,3 +28,12 @@ def test_progress_counts_times_and_flags_without_scores(tmp_path):
 def test_share_link_query():
     assert share_query("Shared clips") == "?playlist=Shared+clips"
     assert share_query("pool", "r-abc") == "?playlist=pool&rater=r-abc"
+
+
+def test_ab_and_mushra_trials_count_as_done_without_entering_the_rater_checks(tmp_path):
+    store = RatingsStore(tmp_path / "ratings.csv")
+    for k in range(3):
+        store.append(RatingRow("s1", "anna", "ab", f"speech:{k + 1}", {}, seconds_spent=20.0, design="ab",
+                               answer='{"item": "speech", "a": "x", "b": "y", "choices": {}}'))
+    lines = progress(store.read().everything, {"ab": 4})
+    assert [(x.rater, x.done, x.total, x.median_seconds, x.flags) for x in lines] == [("anna", 3, 4, 20.0, "")]

@@ -106,6 +106,9 @@ def _available(rows: Iterable[tuple[str | None, str, str | None]]) -> dict[str, 
 def _from_app_csv(raw: bytes, source: str, clip_path: Callable[[str, str], str | None] | None,
                   keep: StudyFilter) -> HumanRatings:
     parsed = parse_ratings_csv(raw, source)
+    if not parsed.rows and parsed.answers:
+        raise ManifestError(f"{source}: no absolute ratings, only A/B or MUSHRA answers: analyse them under "
+                            "'A/B preference and MUSHRA-style results'")
     if not parsed.rows:
         raise ManifestError(f"{source}: no ratings yet")
     available = _available((r["playlist"], r["rater_id"], r["system_id"] or None) for r in parsed.rows)

@@ -20,17 +20,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from mmmos_core.axes import AXES, AXIS_NAMES, SCALE_MAX, SCALE_MIN
-from mmmos_core.errors import ManifestError, MMMOSError
+from mmmos_core.errors import MMMOSError
 from mmmos_core.paths import EXAMPLES_DIR
-from mmmos_core.tables import CSV_SUFFIXES, JSON_SUFFIXES, read_records
 
 from .adaptive import adaptive_order, rater_seed
-from .ratings import RatingRow, RatingsStore
+from .design_sessions import DesignRating
+from .playlist_files import AUDIO_EXTENSIONS, Clip, Playlist, load_playlist
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aiff", ".aif")
+__all__ = ["AUDIO_EXTENSIONS", "Clip", "ListeningError", "Playlist", "Session", "SessionManager", "load_playlist",
+           "parse_scores", "random_rater_id", "rater_order", "validate_rater_id"]  # playlist files re-exported
+from .ratings import RatingRow, RatingsStore
+from .trials import Trial, screen_for, trial_order
+
 RATER_ID_MAX = 40
 RATER_ID_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{RATER_ID_MAX}}}$")
-TRUE_WORDS = {"1", "true", "yes", "y", "gold", "attention"}
 # Play events travel browser -> server with some latency; a clip played to its end must not be
 # refused for arriving a fraction of a second "early".
 PLAY_TOLERANCE_S = 0.5
@@ -52,155 +55,6 @@ def validate_rater_id(raw: str | None) -> str:
 def random_rater_id() -> str:
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes: raters copy this down by hand
     return "r-" + "".join(secrets.choice(alphabet) for _ in range(8))
-
-
-@dataclass
-class Clip:
-    id: str
-    path: str
-    system: str = ""
-    gold: bool = False
-    expected: dict[str, tuple[float, float]] = field(default_factory=dict)  # axis -> inclusive range
-
-    def gold_pass(self, scores: Mapping[str, float]) -> bool | None:
-        if not self.gold:
-            return None
-        return all(lo <= float(scores[a]) <= hi for a, (lo, hi) in self.expected.items())
-
-
-@dataclass
-class Playlist:
-    name: str
-    clips: list[Clip]
-    source: str
-
-    def __post_init__(self):
-        self.by_id = {c.id: c for c in self.clips}
-        if len(self.by_id) != len(self.clips):
-            seen: set[str] = set()
-            dup = next(c.id for c in self.clips if c.id in seen or seen.add(c.id))
-            raise ManifestError(f"{Path(self.source).name}: clip id {dup!r} appears more than once")
-
-    @property
-    def folders(self) -> list[str]:
-        return sorted({str(Path(c.path).resolve().parent) for c in self.clips})
-
-
-def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-
-
-ROOTS_HINT = ("an experimenter can allow its folder with 'audio_roots' in the listening config "
-              "(or MMMOS_AUDIO_ROOTS)")
-
-
-def _allowed(home: Path, roots: Iterable[str | Path]) -> list[Path]:
-    return [home.resolve(), *(Path(r).expanduser().resolve() for r in roots)]
-
-
-def _confined(clip: Path, allowed: list[Path]) -> bool:
-    """Whether the file ``clip`` really lives (symlinks followed) in one of the ``allowed`` folders:
-    a playlist must not serve the server's other files to raters."""
-    real = clip.resolve()
-    return any(real.is_relative_to(folder) for folder in allowed)
-
-
-def playlist_from_folder(folder: Path, name: str, roots: Iterable[str | Path] = ()) -> Playlist:
-    allowed = _allowed(folder, roots)
-    clips = []
-    for p in _audio_files(folder):
-        rel = p.relative_to(folder)
-        if not _confined(p, allowed):
-            raise ManifestError(f"{name}: {rel.as_posix()} is a link to a file outside the playlist's folder; "
-                                f"{ROOTS_HINT}")
-        # A folder per system (root/systemA/x.wav) is the usual layout of a comparison test.
-        clips.append(Clip(rel.as_posix(), str(p), rel.parts[0] if len(rel.parts) > 1 else ""))
-    return Playlist(name, clips, str(folder))
-
-
-def _parse_range(value: Any, where: str) -> tuple[float, float]:
-    try:
-        if isinstance(value, (list, tuple)) and len(value) == 2:
-            lo, hi = float(value[0]), float(value[1])
-        else:
-            text = str(value).strip()
-            m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(?:-|\.\.|to)\s*(\d+(?:\.\d+)?)\s*$", text)
-            lo, hi = (float(m.group(1)), float(m.group(2))) if m else (float(text), float(text))
-    except (TypeError, ValueError):
-        raise ManifestError(f"{where}: expected range {value!r} is not 'lo-hi' (e.g. 1-3)") from None
-    if not (SCALE_MIN <= lo <= hi <= SCALE_MAX):
-        raise ManifestError(f"{where}: expected range {lo:g}-{hi:g} is not within {SCALE_MIN:g}-{SCALE_MAX:g}")
-    return lo, hi
-
-
-def _manifest_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        return [(r.line, r.fields) for r in read_records(path, what="playlist")]
-    except ManifestError as exc:  # raters see these messages: the file's name, not the server's folders
-        raise ManifestError(str(exc).replace(str(path), path.name)) from None
-
-
-def playlist_from_manifest(path: Path, name: str, roots: Iterable[str | Path] = ()) -> Playlist:
-    """CSV or JSONL: a clip path (``path``/``data_path``/``audio``), optional ``id``,
-    ``system``, ``gold`` and expected ranges (``expected_PQ: "1-3"``, or in JSONL
-    ``expected: {"PQ": [1, 3]}``). Relative clip paths are relative to the manifest. Clips
-    must lie in the manifest's folder or one of the experimenter's ``roots``."""
-    clips, missing = [], []
-    allowed = _allowed(path.parent, roots)
-    for n, rec in _manifest_records(path):
-        where = f"{path.name}, line {n}"
-        raw = next((rec[k] for k in ("path", "data_path", "audio", "file") if rec.get(k)), None)
-        if raw is None:
-            raise ManifestError(f"{where}: no clip path (a 'path', 'data_path' or 'audio' column)")
-        clip_path = Path(str(raw)).expanduser()
-        if not clip_path.is_absolute():
-            clip_path = (path.parent / clip_path).resolve()
-        if not clip_path.is_file():
-            missing.append(str(raw))
-        elif not _confined(clip_path, allowed):
-            raise ManifestError(f"{where}: the clip path points outside the playlist's folder; {ROOTS_HINT}")
-        clip_id = str(next((rec[k] for k in ("id", "clip_id", "sample_id") if rec.get(k) not in (None, "")), raw))
-        system = str(rec.get("system") or rec.get("system_id") or "")
-        expected = {}
-        nested = rec.get("expected") or {}
-        if not isinstance(nested, dict):
-            raise ManifestError(f"{where}: 'expected' must map axes to [lo, hi]")
-        for axis in AXES:
-            value = nested.get(axis, rec.get(f"expected_{axis}"))
-            if value not in (None, ""):
-                expected[axis] = _parse_range(value, f"{where}, {axis}")
-        gold_raw = rec.get("gold", rec.get("attention"))
-        gold = bool(expected) if gold_raw in (None, "") else str(gold_raw).strip().lower() in TRUE_WORDS
-        if gold and not expected:
-            raise ManifestError(f"{where}: gold item without an expected range (e.g. expected_PQ = 1-3)")
-        clips.append(Clip(clip_id, str(clip_path), system, gold, expected))
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise ManifestError(f"{path.name}: {len(missing)} clip file(s) not found: {shown}")
-    return Playlist(name, clips, str(path))
-
-
-def load_playlist(spec: str, name: str | None = None, examples_dir: Path = EXAMPLES_DIR,
-                  roots: Iterable[str | Path] = ()) -> Playlist:
-    """``examples`` (the bundled clips in ``examples_dir``), a folder of audio, or a CSV/JSONL manifest."""
-    if spec == "examples":
-        folder = Path(examples_dir)
-        playlist = playlist_from_folder(folder, name or "examples") if folder.is_dir() else Playlist(
-            name or "examples", [], str(folder))
-    else:
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            playlist = playlist_from_folder(path, name or path.name, roots)
-        elif path.is_file():
-            if path.suffix.lower() not in JSON_SUFFIXES + CSV_SUFFIXES:
-                raise ManifestError(f"{path.name}: a playlist is a folder or a .csv/.tsv/.jsonl/.json manifest")
-            playlist = playlist_from_manifest(path, name or path.stem, roots)
-        else:
-            raise ManifestError(f"{path.name}: playlist folder or manifest not found")
-    if not playlist.clips:
-        raise ManifestError(f"{Path(playlist.source).name}: the playlist has no audio clips")
-    return playlist
 
 
 def rater_order(playlist: Playlist, rater_id: str) -> list[Clip]:
@@ -257,6 +111,13 @@ class Session:
 
     def status(self) -> dict[str, Any]:
         clip = self.current
+        if self.playlist.options is not None:  # A/B or MUSHRA: the trial as this rater sees it
+            screen = None if clip is None else screen_for(clip, self.playlist.options, self.playlist.name,
+                                                          self.rater_id).public()
+            return {**self._status(clip), "design": self.playlist.design, "screen": screen}
+        return self._status(clip)
+
+    def _status(self, clip) -> dict[str, Any]:
         return {
             "session_id": self.id, "rater_id": self.rater_id, "playlist": self.playlist.name,
             "total": self.total, "rated": len(self.done), "resumed": self.resumed, "finished": clip is None,
@@ -266,7 +127,7 @@ class Session:
         }
 
 
-class SessionManager:
+class SessionManager(DesignRating):
     """Sessions in memory (cheap to lose), ratings on disk (never lost)."""
 
     def __init__(self, store: RatingsStore, playlists: Mapping[str, str], *, model_id: str = "",
@@ -305,8 +166,9 @@ class SessionManager:
     def start(self, rater_id: str, playlist_name: str | None = None) -> Session:
         rater_id = validate_rater_id(rater_id)
         playlist = self.playlist(playlist_name)
-        self.store.check()
-        done = self.store.rated_clips(rater_id, playlist.name) & set(playlist.by_id)
+        self.store.check(playlist.design)  # an old-format file cannot hold A/B or MUSHRA answers: say so now
+        units = {t.id for t in playlist.trials} if playlist.options else set(playlist.by_id)
+        done = self.store.rated_clips(rater_id, playlist.name) & units
         session = Session(uuid.uuid4().hex[:16], rater_id, playlist, self.order_for(playlist, rater_id), set(done),
                           len(done))
         last = self.store.last_saved(rater_id, playlist.name) if done else None
@@ -319,7 +181,9 @@ class SessionManager:
             self._sessions[session.id] = session
         return session
 
-    def order_for(self, playlist: Playlist, rater_id: str) -> list[Clip]:
+    def order_for(self, playlist: Playlist, rater_id: str) -> list[Clip] | list[Trial]:
+        if playlist.options is not None:  # A/B and MUSHRA trials: a plain shuffle (no model priority)
+            return trial_order(playlist.trials, playlist.name, rater_id)
         if self.priorities is None:
             return rater_order(playlist, rater_id)
         return adaptive_order(playlist.clips, lambda c: c.id, self.priorities(playlist),

@@ -47,7 +47,8 @@ def progress(rows: list[StoredRating], playlist_sizes: Mapping[str, int],
     durations = durations or {}
     out = []
     for (playlist, rater), group in groups.items():
-        rated = [r for r in group if r["gold"] != "1"]
+        # A/B and MUSHRA answers count as done; only 1-10 ratings feed the rater checks
+        rated = [r for r in group if r["gold"] != "1" and r.scores]
         events = [RatingEvent(rater, r["clip_id"], r.scores, _seconds(r)) for r in rated]
         durs = {clip: d for (pl, clip), d in durations.items() if pl == playlist}
         finding = check_raters(events, durs, settings).get(rater)

@@ -14,6 +14,11 @@ Raters sit in front of this file live, so it is built to never lose a rating:
   `RatingsStoreError` for the rater and is kept in memory (``unsaved``) and in the log until a
   retry saves it; ``status()`` tells the experimenter;
 - free-text cells are defused against spreadsheet formula injection.
+
+Two header versions (docs/app.md, "The ratings file"): files started before A/B and MUSHRA
+tests have the `LEGACY_COLUMNS`; new files add ``design`` and ``answer``. An old file is
+never rewritten: absolute ratings go on being appended to it in its own shape, and an
+A/B or MUSHRA answer, which it has no column for, is refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -36,10 +41,14 @@ from mmmos_core.axes import AXES
 from mmmos_core.errors import MMMOSError
 from mmmos_core.tables import DEFAULT_MAX_CELL_CHARS, restore_cell, safe_cell
 
-COLUMNS: tuple[str, ...] = (
+LEGACY_COLUMNS: tuple[str, ...] = (
     "timestamp_utc", "session_id", "rater_id", "playlist", "clip_id", "system_id",
     *AXES, "seconds_spent", "played", "gold", "gold_pass", "model_id", "app_version", "comment",
 )
+# design: "absolute" (the four 1-10 scales), "ab" or "mushra"; answer: the A/B or MUSHRA answer
+# as JSON (studies.trials), empty for absolute ratings, whose scores are in the axis columns.
+COLUMNS: tuple[str, ...] = (*LEGACY_COLUMNS, "design", "answer")
+ABSOLUTE = "absolute"
 LOCK_TIMEOUT_S = 30.0
 log = logging.getLogger(__name__)
 
@@ -74,21 +83,24 @@ class RatingRow:
     model_id: str = ""
     app_version: str = ""
     comment: str = ""
+    design: str = ABSOLUTE
+    answer: str = ""  # JSON of an A/B or MUSHRA answer; its scores are not on the 1-10 axes
     timestamp_utc: str = field(default_factory=utc_now)
 
-    def cells(self) -> list[str]:
+    def cells(self, columns: tuple[str, ...] = COLUMNS) -> list[str]:
         def flag(v: bool | None) -> str:
             return "" if v is None else ("1" if v else "0")
 
         values = {
             "timestamp_utc": self.timestamp_utc, "session_id": self.session_id, "rater_id": self.rater_id,
             "playlist": self.playlist, "clip_id": self.clip_id, "system_id": self.system_id,
-            **{a: str(int(self.scores[a])) for a in AXES},
+            **{a: str(int(self.scores[a])) if a in self.scores else "" for a in AXES},
             "seconds_spent": f"{max(0.0, float(self.seconds_spent)):.2f}", "played": flag(self.played),
             "gold": "1" if self.gold else "0", "gold_pass": flag(self.gold_pass), "model_id": self.model_id,
-            "app_version": self.app_version, "comment": self.comment,
+            "app_version": self.app_version, "comment": self.comment, "design": self.design,
+            "answer": self.answer,
         }
-        return [safe_cell(values[c]) for c in COLUMNS]
+        return [safe_cell(values[c]) for c in columns]
 
 
 @dataclass
@@ -105,8 +117,14 @@ class StoredRating:
 
 @dataclass
 class ReadResult:
-    rows: list[StoredRating]
+    rows: list[StoredRating]  # absolute ratings (scores on the four axes)
     malformed: list[int]  # line numbers of rows that were cut short or mangled
+    answers: list[StoredRating] = field(default_factory=list)  # A/B and MUSHRA answers (``answer`` JSON)
+
+    @property
+    def everything(self) -> list[StoredRating]:
+        """Every saved row, in file order: what a rater has done, whatever the design."""
+        return sorted(self.rows + self.answers, key=lambda r: r.line)
 
 
 def _encode(cells: Iterable[str]) -> str:
@@ -116,6 +134,17 @@ def _encode(cells: Iterable[str]) -> str:
 
 
 HEADER_LINE = _encode(COLUMNS)
+LEGACY_HEADER_LINE = _encode(LEGACY_COLUMNS)
+
+
+def _columns_of(header_line: str) -> tuple[str, ...] | None:
+    """The columns a ratings header stands for, or None when it is not ours."""
+    line = header_line.rstrip("\r\n")
+    return {HEADER_LINE.rstrip("\n"): COLUMNS, LEGACY_HEADER_LINE.rstrip("\n"): LEGACY_COLUMNS}.get(line)
+
+
+class LegacyFileError(RatingsStoreError):
+    """An A/B or MUSHRA answer for a ratings file started before those designs existed."""
 
 
 @dataclass
@@ -158,8 +187,8 @@ class RatingsStore:
             raise RatingsStoreError(f"{self.path}: cannot write its lock file ({_reason(exc)}){unsaved_note}",
                                     f"the ratings file cannot be written: {_reason(exc)}") from None
 
-    def _check_existing(self, f) -> bool:
-        """Validate an existing file; returns whether it ends with a newline."""
+    def _check_existing(self, f) -> tuple[tuple[str, ...], bool]:
+        """Validate an existing file; returns its columns and whether it ends with a newline."""
         f.seek(0)
         first = f.readline()
         try:
@@ -167,22 +196,34 @@ class RatingsStore:
         except UnicodeDecodeError:
             raise RatingsStoreError(f"{self.path}: not a UTF-8 text file; it was left untouched. Move it aside or "
                                     "set MMMOS_RATINGS_PATH to a new file.") from None
-        if header.rstrip("\r\n") != HEADER_LINE.rstrip("\n"):
+        columns = _columns_of(header)
+        if columns is None:
             shown = header.strip()[:80]
             raise RatingsStoreError(
                 f"{self.path}: its first line {shown!r} is not the MMMOS ratings header; the file was left "
                 "untouched. Move it aside or set MMMOS_RATINGS_PATH to a new file.")
         f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
+        return columns, f.read(1) == b"\n"
 
-    def check(self) -> None:
-        """Fail early (before a session starts) if the file exists but cannot be appended to."""
+    def _refuse_legacy(self, design: str, note: str = "") -> None:
+        raise LegacyFileError(
+            f"{self.path}: this ratings file was started before A/B and MUSHRA tests (its header has no 'design' "
+            f"and 'answer' columns), so it cannot hold {design} answers; it was left untouched{note}. Point "
+            "MMMOS_RATINGS_PATH (or 'ratings_path' in the listening config) at a new file for this test; "
+            "absolute ratings can go on being added to this one.",
+            f"this ratings file cannot hold {design} answers; tell the experimenter")
+
+    def check(self, design: str = ABSOLUTE) -> None:
+        """Fail early (before a session starts) if the file exists but cannot be appended to, or
+        cannot hold answers of ``design``."""
         with self._locked():
             if self.path.exists():
                 try:
                     with open(self.path, "rb") as f:
                         if f.seek(0, os.SEEK_END) > 0:
-                            self._check_existing(f)
+                            columns, _ = self._check_existing(f)
+                            if design != ABSOLUTE and columns is LEGACY_COLUMNS:
+                                self._refuse_legacy(design)
                 except OSError as exc:
                     raise RatingsStoreError(f"{self.path}: cannot read ({_reason(exc)})") from None
             self._check_writable()
@@ -216,7 +257,6 @@ class RatingsStore:
                 self.unsaved.pop((r.session_id, r.clip_id), None)
 
     def _write(self, rows: list[RatingRow]) -> None:
-        data = "".join(_encode(r.cells()) for r in rows).encode("utf-8")
         note = "; the rating was NOT saved, please submit it again"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,9 +268,18 @@ class RatingsStore:
             try:
                 with open(self.path, "r+b" if self.path.exists() else "x+b") as f:
                     size = f.seek(0, os.SEEK_END)
+                    columns, whole = COLUMNS, True
+                    if size > 0:
+                        columns, whole = self._check_existing(f)
+                    designs = sorted({r.design for r in rows if r.design != ABSOLUTE})
+                    if designs and columns is LEGACY_COLUMNS:
+                        size = None  # nothing written, nothing to cut back
+                        self._refuse_legacy(designs[0], "; the answer was NOT saved")
+                    # An old file keeps its own shape: its readers never meet a row longer than its header.
+                    data = "".join(_encode(r.cells(columns)) for r in rows).encode("utf-8")
                     if size == 0:
                         data = HEADER_LINE.encode("utf-8") + data
-                    elif not self._check_existing(f):
+                    elif not whole:
                         size = self._set_aside_torn_row(f)
                     f.seek(size)
                     f.write(data)
@@ -284,12 +333,14 @@ class RatingsStore:
         return parse_ratings_csv(raw, str(self.path))
 
     def rated_clips(self, rater_id: str, playlist: str) -> set[str]:
-        return {r["clip_id"] for r in self.read().rows if r["rater_id"] == rater_id and r["playlist"] == playlist}
+        """Clip ids (trial ids, for A/B and MUSHRA) this rater has saved in this playlist."""
+        return {r["clip_id"] for r in self.read().everything
+                if r["rater_id"] == rater_id and r["playlist"] == playlist}
 
     def last_saved(self, rater_id: str, playlist: str) -> StoredRating | None:
         """The rater's latest row: after a crash it may be one the app saved but never confirmed,
         so a resuming rater is told which it was rather than finding a clip silently skipped."""
-        mine = [r for r in self.read().rows if r["rater_id"] == rater_id and r["playlist"] == playlist]
+        mine = [r for r in self.read().everything if r["rater_id"] == rater_id and r["playlist"] == playlist]
         return mine[-1] if mine else None
 
 
@@ -299,7 +350,8 @@ def _reason(exc: OSError) -> str:
 
 
 def parse_ratings_csv(raw: bytes, source: str, max_cell_chars: int = DEFAULT_MAX_CELL_CHARS) -> ReadResult:
-    """Rows of a ratings CSV (ours); rows that are cut short or not numeric are listed, not fatal.
+    """Rows of a ratings CSV (ours, either header); rows that are cut short or not numeric are listed,
+    not fatal. Absolute ratings go to ``rows``, A/B and MUSHRA answers to ``answers``.
     A row over ``max_cell_chars`` (an uploaded file built to exhaust memory or a spreadsheet)
     refuses the file with its line number."""
     try:
@@ -307,10 +359,11 @@ def parse_ratings_csv(raw: bytes, source: str, max_cell_chars: int = DEFAULT_MAX
     except UnicodeDecodeError:
         raise RatingsStoreError(f"{source}: not a UTF-8 text file") from None
     lines = text.split("\n")
-    if not lines or lines[0].rstrip("\r") != HEADER_LINE.rstrip("\n"):
+    columns = _columns_of(lines[0]) if lines else None
+    if columns is None:
         raise RatingsStoreError(f"{source}: first line is not the MMMOS ratings header "
                                 f"({', '.join(COLUMNS[:6])}, ...)")
-    rows, malformed = [], []
+    rows, malformed, answers = [], [], []
     last = len(lines)  # text.split leaves "" after a final newline; anything else there was cut short
     for number, line in enumerate(lines[1:], 2):
         if not line.strip():
@@ -326,18 +379,26 @@ def parse_ratings_csv(raw: bytes, source: str, max_cell_chars: int = DEFAULT_MAX
         except csv.Error:
             malformed.append(number)
             continue
-        if len(cells) != len(COLUMNS):
+        if len(cells) != len(columns):
             malformed.append(number)
             continue
 
-        values = {c: restore_cell(v) for c, v in zip(COLUMNS, cells)}
+        values = {c: restore_cell(v) for c, v in zip(columns, cells)}
+        values.setdefault("answer", "")
+        values["design"] = values.get("design") or ABSOLUTE
+        if values["design"] != ABSOLUTE:
+            if not values["answer"]:
+                malformed.append(number)
+            else:
+                answers.append(StoredRating(number, values, {}))
+            continue
         try:
             scores = {a: float(values[a]) for a in AXES}
         except ValueError:
             malformed.append(number)
             continue
         rows.append(StoredRating(number, values, scores))
-    return ReadResult(rows, malformed)
+    return ReadResult(rows, malformed, answers)
 
 
 def is_ratings_csv(raw_head: bytes) -> bool:
@@ -345,4 +406,4 @@ def is_ratings_csv(raw_head: bytes) -> bool:
         first = raw_head.decode("utf-8-sig", errors="strict").split("\n", 1)[0]
     except UnicodeDecodeError:
         return False
-    return first.rstrip("\r") == HEADER_LINE.rstrip("\n")
+    return _columns_of(first) is not None

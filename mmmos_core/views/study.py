@@ -171,3 +171,28 @@ def design_figure(design: str, table) -> go.Figure:
     fig.update_layout(margin=dict(l=80, r=80, t=90, b=50),
                       legend=dict(orientation="h", yanchor="bottom", y=1.08, x=1.0, xanchor="right"))
     return fig
+
+
+def simulation_figure(summary) -> go.Figure:
+    """Ratings needed to bring every clip's 95% CI within each target width: random vs adaptive order,
+    medians over runs with the interquartile range."""
+    rows = summary.to_dict(orient="records") if len(summary) else []
+    if not rows:
+        return empty_figure("Nothing to plot.")
+    fig = go.Figure()
+    for order, color in (("random", "#7f8c8d"), ("adaptive", OK_COLOR)):
+        q = [tuple(float(v) for v in r[f"{order}_iqr"].split("–")) for r in rows]
+        med = [r[f"{order}_median"] for r in rows]
+        fig.add_trace(go.Scatter(
+            x=[r["target_width"] for r in rows], y=med, mode="lines+markers", name=f"{order} order",
+            line=dict(color=color), error_y=dict(type="data", symmetric=False, array=[hi - m for (_, hi), m in
+                                                                                        zip(q, med)],
+                                                 arrayminus=[m - lo for (lo, _), m in zip(q, med)])))
+    fig.add_hline(y=rows[0]["pooled_ratings"], line_dash="dot", line_color="#999",
+                  annotation_text="every pooled rating", annotation_position="top left")
+    fig.update_xaxes(title_text="target width of each clip's 95% CI (points, mean over axes)", autorange="reversed")
+    fig.update_yaxes(title_text="ratings needed (median, IQR)", rangemode="tozero")
+    _layout(fig, "Adaptive order: ratings needed for a target CI width (simulation)", 440)
+    fig.update_layout(margin=dict(l=70, r=30, t=90, b=60),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1.0, xanchor="right"))
+    return fig
