@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from mmmos_core.lite.midi_parts import note_ons, parts_in_span
+from mmmos_core.lite.midi_parts import busiest_channels, mute_channels, note_ons, parts_in_span
 
 
 def _varlen(n: int) -> bytes:
@@ -52,3 +52,20 @@ def test_parts_are_channel_program_pairs_with_one_drum_part():
 def test_a_file_that_is_not_midi_is_refused():
     with pytest.raises(ValueError, match="not a Standard MIDI File"):
         note_ons(b"RIFF....WAVE")
+
+
+def test_muting_channels_leaves_a_smaller_ensemble_with_the_same_timing():
+    song = _song()
+    quieter = mute_channels(song, {0, 9})
+    assert len(quieter) == len(song)
+    notes = note_ons(quieter)
+    assert {n.channel for n in notes} == {0, 9}
+    assert sorted(round(n.time_s, 6) for n in notes) == [0.0, 0.5, 5.0, 5.0]
+    assert parts_in_span(notes, 0.0, 10.0) == 2
+
+
+def test_the_busiest_channels_are_those_with_most_notes_in_the_span():
+    notes = note_ons(_song())
+    assert busiest_channels(notes, 0.0, 10.0, 1) == (0,)  # piano 2 notes, drums 2 (tie: lower channel)
+    assert busiest_channels(notes, 0.0, 10.0, 2) == (0, 9)
+    assert busiest_channels(notes, 2.5, 10.0, 1) == (9,)

@@ -89,6 +89,7 @@ def test_broken_manifests_are_named_record_by_record(manifest):
         "held-out rule says": _first(manifest, split=flipped),
         "unknown domain": _first(manifest, domain="noise"),
         "duplicate id": _first(manifest, id=manifest.records[1].id),
+        "only a rendered MIDI file": _first(manifest, container="file", keep_channels=(0,)),
     }
     for needle, broken in cases.items():
         problems = check_manifest(broken)

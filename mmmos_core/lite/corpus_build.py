@@ -38,6 +38,7 @@ import soundfile as sf
 
 from mmmos_core.paths import shared_audio_dir
 
+from .midi_parts import mute_channels
 from .sources import SHARED_PREFIX, CorpusRecord, audio_sha256
 
 RENDER_RATE = 44100
@@ -187,6 +188,8 @@ def decode(data: bytes, record: CorpusRecord, soundfont: Path | None) -> tuple[n
     if record.container == "midi":
         if soundfont is None:
             raise RuntimeError(f"sound font {record.soundfont} is not available")
+        if record.keep_channels:
+            data = mute_channels(data, set(record.keep_channels))
         return render_midi(data, soundfont)
     audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     return audio, sr

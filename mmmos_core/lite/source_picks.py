@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from .corpus_build import SourceStore, decode, read_member, to_pcm16
-from .midi_parts import note_ons, parts_in_span
+from .midi_parts import busiest_channels, note_ons, parts_in_span
 from .sources import HELD_OUT_RULE, SHARED_PREFIX, CorpusRecord, Manifest, audio_sha256, held_out_sources
 
 SOUNDFONT = "fluid-soundfont-gm:3.1-5.3:usr/share/sounds/sf2/FluidR3_GM.sf2"
@@ -46,6 +46,10 @@ class PickRule:
     defects: tuple[str, ...] = ()
     container: str = "file"
     exclude: tuple[str, ...] = ()
+    # MIDI only: for ``ladder_files`` of the chosen pieces, also render versions in which only
+    # the busiest 1, 2, 3 ... channels play (the same span): one piece, a known number of parts.
+    ladder: tuple[int, ...] = ()
+    ladder_files: int = 0
 
 
 def _r(source, version, primary, domain, licence, patterns, count, **kw) -> PickRule:
@@ -113,9 +117,11 @@ RULES: tuple[PickRule, ...] = (
        ["usr/share/sonic-pi/samples/loop_*.flac", "usr/share/sonic-pi/samples/guit_*.flac",
         "usr/share/sonic-pi/samples/ambi_piano.flac", "usr/share/sonic-pi/samples/ambi_choir.flac"], 12, min_s=1.0),
     _r("openttd-openmsx", "0.4.2-1", "music", "music", "GPL-2.0",
-       ["usr/share/games/openttd/baseset/openmsx/*.mid"], 12, min_s=30.0, max_s=30.0, container="midi"),
+       ["usr/share/games/openttd/baseset/openmsx/*.mid"], 12, min_s=30.0, max_s=30.0, container="midi",
+       ladder=(1, 2, 3), ladder_files=4),
     _r("planetblupi-music-midi", "1.14.2-3", "music", "music", "GPL-3.0+",
-       ["usr/share/planetblupi/music/*.mid"], 10, min_s=30.0, max_s=30.0, container="midi"),
+       ["usr/share/planetblupi/music/*.mid"], 10, min_s=30.0, max_s=30.0, container="midi",
+       ladder=(1, 2, 3), ladder_files=3),
     _r("hedgewars-data", "1.0.2-6", "speech", "music", "GPL-2.0",
        [f"{GAMES}/hedgewars/Data/Music/*.ogg"], 6, min_s=30.0, defects=("codec",)),
     # sound
@@ -186,19 +192,24 @@ def _auto_defects(pcm: np.ndarray) -> set[str]:
     return out
 
 
-def _record(rule_like: dict, data: bytes, root_font: Path | None) -> CorpusRecord:
+def _record(rule_like: dict, data: bytes, root_font: Path | None,
+            span_s: tuple[float, float] | None = None) -> CorpusRecord:
+    """The manifest row for one pick; ``span_s`` fixes (start, duration) instead of deriving it."""
     draft = CorpusRecord(**rule_like, sample_rate=1, channels=1, source_sha256="", sha256="")
     audio, sr = decode(data, draft, root_font)
     total = audio.shape[0] / sr
     span = min(total, rule_like["duration_s"])
     start = round(0.3 * (total - span), 3) if total > span else 0.0
     span = round(min(span, total - start), 6)
+    if span_s is not None:
+        start, span = span_s
     # the same conversion the builder applies (corpus_build.convert), without decoding twice
     pcm = to_pcm16(audio, sr, start, span)
     defects = tuple(sorted(set(draft.defects) | _auto_defects(pcm)))
     parts = None
     if draft.container == "midi":
-        parts = parts_in_span(note_ons(data), start, start + span)
+        notes = [n for n in note_ons(data) if not draft.keep_channels or n.channel in draft.keep_channels]
+        parts = parts_in_span(notes, start, start + span)
     return CorpusRecord(**{**rule_like, "start_s": start, "duration_s": span, "defects": defects, "parts": parts},
                         sample_rate=sr, channels=pcm.shape[1], source_sha256=hashlib.sha256(data).hexdigest(),
                         sha256=audio_sha256(pcm, sr))
@@ -234,9 +245,26 @@ def pick_debian(store: SourceStore, progress: Callable[[str], None] = print) -> 
                           duration_s=rule.max_s, defects=rule.defects,
                           soundfont=SOUNDFONT if rule.container == "midi" else "")
             records.append(_record(fields, data, font))
+        if rule.ladder_files:
+            full = records[-len(chosen):]
+            for k in range(rule.ladder_files):
+                (member, data), whole = chosen[k * len(chosen) // rule.ladder_files], full[k * len(chosen)
+                                                                                          // rule.ladder_files]
+                for size in rule.ladder:
+                    keep = busiest_channels(note_ons(data), whole.start_s, whole.start_s + whole.duration_s, size)
+                    fields = {**_fields_of(whole), "id": f"{whole.id}-{size}ch", "keep_channels": keep,
+                              "defects": rule.defects}
+                    records.append(_record(fields, data, font, span_s=(whole.start_s, whole.duration_s)))
         store.close(rule.source)
     store.close(font_pkg)
     return records
+
+
+def _fields_of(r: CorpusRecord) -> dict:
+    """A record's rule-given fields, to derive another record from it."""
+    names = ("id", "source", "version", "member", "container", "licence", "domain", "primary_domain", "split",
+             "start_s", "duration_s", "defects", "soundfont")
+    return {n: getattr(r, n) for n in names}
 
 
 def _stub(rule: PickRule, member: str) -> CorpusRecord:

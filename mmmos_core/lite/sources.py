@@ -78,7 +78,8 @@ class CorpusRecord:
     sha256: str  # of the converted audio: see audio_sha256
     defects: tuple[str, ...] = ()
     parts: int | None = None  # number of instrument parts of a rendered MIDI ensemble
-    soundfont: str = ""  # "package:path" of the sound font a MIDI file was rendered through
+    soundfont: str = ""  # "package:version:path" of the sound font a MIDI file was rendered through
+    keep_channels: tuple[int, ...] = ()  # MIDI channels that play; empty: all (midi_parts.mute_channels)
     note: str = ""
 
     @property
@@ -129,7 +130,7 @@ def read_manifest(path: Path | str = MANIFEST_PATH) -> Manifest:
     records = []
     for k, row in enumerate(raw.get("records", [])):
         try:
-            row = dict(row, defects=tuple(row.get("defects", ())))
+            row = dict(row, defects=tuple(row.get("defects", ())), keep_channels=tuple(row.get("keep_channels", ())))
             records.append(CorpusRecord(**row))
         except TypeError as e:
             raise ManifestError(f"{path}: record {k} ({row.get('id', '?')}): {e}") from None
@@ -171,6 +172,8 @@ def check_manifest(manifest: Manifest) -> list[str]:
             problems.append(f"{where}: unknown defects {sorted(unknown)}")
         if r.container == "midi" and (not r.parts or not r.soundfont):
             problems.append(f"{where}: a rendered MIDI file needs its part count and sound font")
+        if r.keep_channels and r.container != "midi":
+            problems.append(f"{where}: only a rendered MIDI file can keep some of its channels")
         if not (r.duration_s > 0 and r.sample_rate > 0 and r.channels > 0):
             problems.append(f"{where}: duration, sample rate and channels must be positive")
         if len(r.sha256) != 64 or len(r.source_sha256) != 64:
