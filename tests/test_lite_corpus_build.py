@@ -11,7 +11,6 @@ import zipfile
 import pytest
 import soundfile as sf
 
-from conftest import shared_clips
 from mmmos_core.lite.corpus_build import DirectoryStore, build_corpus, convert
 from mmmos_core.lite.sources import CorpusRecord, Manifest, audio_sha256, write_manifest
 from scripts import build_lite_corpus
@@ -54,6 +53,9 @@ def test_good_recordings_are_converted_trimmed_and_verified(tree, tmp_path):
     (out / good.file_name).write_bytes(b"RIFF garbage")
     again = build_corpus([good, zipped], DirectoryStore(root), out)
     assert again.ok and again.built == ["good"] and again.already == ["zipped"]
+    # a file an older manifest listed is named, not silently mixed in
+    left = build_corpus([good], DirectoryStore(root), out)
+    assert left.ok and left.strays == ["sound/zipped.wav"] and "sound/zipped.wav" in left.summary()
 
 
 def test_each_bad_input_is_named_and_the_build_goes_on(tree, tmp_path):
@@ -87,8 +89,8 @@ def test_the_script_exits_1_and_names_every_missing_file(tree, tmp_path, capsys)
     root, good, _ = tree
     good = dataclasses.replace(good, split="check")  # the only source of its domain: held out by the rule
     manifest = tmp_path / "m.json"
-    write_manifest(Manifest("test", "rule", [good, dataclasses.replace(good, id="gone", member="x/gone.wav")]),
-                   manifest)
+    gone = dataclasses.replace(good, id="gone", member="x/gone.wav", sha256="e" * 64)
+    write_manifest(Manifest("test", "rule", [good, gone]), manifest)
     rc = build_lite_corpus.main(["--manifest", str(manifest), "--unpacked", str(root),
                                  "--out", str(tmp_path / "corpus")])
     out = capsys.readouterr().out

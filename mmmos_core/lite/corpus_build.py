@@ -139,6 +139,9 @@ class BuildReport:
     built: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # WAV files in the corpus folder that the manifest does not list (left by an older
+    # manifest): kept, named, and never read as corpus by anything that follows the manifest
+    strays: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -148,6 +151,10 @@ class BuildReport:
         lines = [f"corpus in {self.out_dir}: {len(self.built)} built, {len(self.already)} already there and "
                  f"verified, {len(self.problems)} missing"]
         lines += [f"  {p}" for p in self.problems]
+        if self.strays:
+            more = " …" if len(self.strays) > 5 else ""
+            lines.append(f"{len(self.strays)} files in {self.out_dir} are not in the manifest (ignored; "
+                         f"delete them if unwanted): " + ", ".join(self.strays[:5]) + more)
         return "\n".join(lines)
 
 
@@ -238,6 +245,9 @@ def build_corpus(records: list[CorpusRecord], store: SourceStore, out_dir: Path,
     finally:
         for name in fonts:
             store.close(name)
+    listed = {r.file_name for r in records}
+    report.strays = sorted(str(p.relative_to(out_dir)) for p in out_dir.glob("*/*.wav")
+                           if str(p.relative_to(out_dir)) not in listed)
     return report
 
 

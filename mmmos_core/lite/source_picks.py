@@ -6,8 +6,9 @@ the choice of sources changes; everyone else rebuilds from the committed manifes
 all of them (checked by hand against the package's ``debian/copyright``; packages whose
 audio files carry mixed licences are left out or narrowed to one licence), how many, and
 what is known about their quality. The choice within a rule is mechanical: candidates in
-path order, those at least ``min_s`` long, evenly spaced; long files keep a ``max_s`` span
-from 30% into the spare length. No choice looks at how any model scores a file.
+path order (a file with the same bytes as an earlier candidate is left out), those at least
+``min_s`` long, evenly spaced; long files keep a ``max_s`` span from 30% into the spare
+length. No choice looks at how any model scores a file.
 """
 
 from __future__ import annotations
@@ -227,8 +228,14 @@ def pick_debian(store: SourceStore, progress: Callable[[str], None] = print) -> 
         chosen: list[tuple[str, bytes]] = []
         pool = _candidates(root, rule)
         usable = []
+        seen: dict[str, str] = {}
         for member in pool:
             data = read_member(root, _stub(rule, member))
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in seen:  # packages ship one sound under several names: keep the first
+                progress(f"  {rule.source}:{member}: same bytes as {seen[digest]}, not a candidate")
+                continue
+            seen[digest] = member
             try:
                 if _measure(data, rule.container) >= rule.min_s:
                     usable.append((member, data))

@@ -180,6 +180,10 @@ def check_manifest(manifest: Manifest) -> list[str]:
             problems.append(f"{where}: checksums must be sha256 hex digests")
         if primary.setdefault(r.source, r.primary_domain) != r.primary_domain:
             problems.append(f"{where}: source {r.source} has two primary domains")
+    first_with: dict[str, str] = {}
+    for r in manifest.records:
+        if (other := first_with.setdefault(r.sha256, r.id)) != r.id:
+            problems.append(f"{r.id} ({r.source}:{r.member}): the same audio as {other}")
     check = held_out_sources(primary)
     for r in manifest.records:
         want = "check" if r.source in check else "train"
