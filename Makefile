@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test faults loadtest install lite-model bench bench-trienc clean
+.PHONY: run test faults loadtest install lite-model lite-corpus bench bench-trienc clean
 
 # The dev install carries the optional extras (Ray, Audiobox Aesthetics) so that `make test` runs their real paths.
 $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt requirements-audiobox.txt pyproject.toml
@@ -37,6 +37,11 @@ loadtest: $(STAMP)
 
 lite-model: $(STAMP)
 	$(PY) -m scripts.build_lite_model
+
+# The real-audio corpus (issue 11), rebuilt from Debian packages into $$MMMOS_HOME/lite-corpus
+# (default ~/.cache/mmmos/lite-corpus); needs apt-get + dpkg (as root) and fluidsynth.
+lite-corpus: $(STAMP)
+	$(PY) -m scripts.build_lite_corpus
 
 bench: $(STAMP)
 	$(VENV)/bin/mmmos bench --json

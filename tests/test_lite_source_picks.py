@@ -1,0 +1,72 @@
+"""The picking rules that wrote the corpus manifest: mechanical, licence-checked, and in
+agreement with the committed manifest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import SHARED_AUDIO
+from mmmos_core.lite import source_picks
+from mmmos_core.lite.corpus_build import DirectoryStore
+from mmmos_core.lite.source_picks import RULES, PickRule, pick_debian, pick_shared
+from mmmos_core.lite.sources import ALLOWED_LICENCES, RESERVED_SOURCES, SHARED_PREFIX, read_manifest
+
+
+def test_every_rule_uses_an_allowed_licence_and_no_reserved_package():
+    for rule in RULES:
+        assert rule.licence in ALLOWED_LICENCES, rule.source
+        assert rule.source not in RESERVED_SOURCES
+
+
+def test_the_manifest_is_what_the_rules_produce():
+    records = read_manifest().records
+    for rule in RULES:
+        mine = [r for r in records if r.source == rule.source and r.domain == rule.domain and not r.keep_channels]
+        assert 0 < len(mine) <= rule.count, rule
+        assert all(r.version == rule.version and r.licence == rule.licence for r in mine)
+        assert all(r.duration_s <= rule.max_s for r in mine)
+    rule_sources = {r.source for r in RULES}
+    assert {r.source for r in records if not r.source.startswith(SHARED_PREFIX)} == rule_sources
+
+
+def test_ensemble_ladders_play_one_piece_with_more_and_more_of_its_parts():
+    records = read_manifest().records
+    by_id = {r.id: r for r in records}
+    ladders = [r for r in records if r.keep_channels]
+    assert len(ladders) >= 15
+    for r in ladders:
+        whole = by_id[r.id.rsplit("-", 1)[0]]
+        size = int(r.id.rsplit("-", 1)[1].removesuffix("ch"))
+        assert (r.member, r.start_s, r.duration_s, r.split) == (whole.member, whole.start_s, whole.duration_s,
+                                                                  whole.split)
+        assert len(r.keep_channels) == size and r.parts <= whole.parts
+    for whole_id in {r.id.rsplit("-", 1)[0] for r in ladders}:
+        parts = [by_id[f"{whole_id}-{k}ch"].parts for k in (1, 2, 3)] + [by_id[whole_id].parts]
+        assert parts == sorted(parts) and parts[0] < parts[-1], (whole_id, parts)
+
+
+def test_choice_is_evenly_spaced_over_long_enough_files_and_long_files_are_trimmed(tmp_path, monkeypatch, clips):
+    folder = tmp_path / "fake-pkg" / "snd"
+    folder.mkdir(parents=True)
+    audio, sr = sf.read(clips[0], always_2d=True)
+    for k in range(10):  # f0 .. f9: f1 is too short to be chosen
+        seconds = 0.2 if k == 1 else 1.5
+        sf.write(folder / f"f{k}.wav", np.resize(audio, (int(seconds * sr), audio.shape[1])) * (1 - k / 20), sr)
+    (folder / "f0-copy.wav").write_bytes((folder / "f0.wav").read_bytes())  # one sound, two names: one candidate
+    rule = PickRule("fake-pkg", "1.0", "sound", "sound", "CC0-1.0", ("snd/*.wav",), 3, min_s=1.0, max_s=1.0)
+    monkeypatch.setattr(source_picks, "RULES", (rule,))
+    records = pick_debian(DirectoryStore(tmp_path), progress=lambda s: None)
+    assert [r.member for r in records] == ["snd/f0-copy.wav", "snd/f4.wav", "snd/f7.wav"]  # 9 usable: 0, 3, 6
+    assert all(r.duration_s == 1.0 and r.start_s == 0.15 for r in records)  # 30% of the 0.5 s spare
+
+
+def test_shared_recordings_keep_their_licence_and_leave_out_noncommercial_ones():
+    if not (SHARED_AUDIO / "SOURCES.md").is_file():
+        pytest.skip(f"the shared recordings are not at {SHARED_AUDIO}")
+    records = pick_shared(SHARED_AUDIO)
+    assert records and all(r.licence in ALLOWED_LICENCES for r in records)
+    assert not any("esc50" in r.member for r in records)  # CC BY-NC
+    whale = next(r for r in records if "whale" in r.member)
+    assert whale.licence == "PD" and "dc-offset" in whale.defects
