@@ -46,7 +46,9 @@ def study_files(folder: Path, clips: list[Path]) -> tuple[Path, Path]:
     playlist.write_text("id,path,system\n" + "".join(f"{c.stem},{c},{c.name.split('_')[0]}\n" for c in clips))
     config = folder / "listening.json"
     config.write_text(json.dumps({"title": "Load test", "instructions": "Rate each clip.", "consent": "I agree.",
-                                  "playlists": {"Load": str(playlist)}, "require_play": False}))
+                                  "playlists": {"Load": str(playlist)}, "require_play": False,
+                                  # the clips stay where they are: the experimenter allows their folders
+                                  "audio_roots": sorted({str(c.parent) for c in clips})}))
     return playlist, config
 
 
