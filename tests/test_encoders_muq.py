@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,3 +214,27 @@ def test_full_size_shapes():
     out = enc.encode(audio(1)[None], torch.tensor([SR]))
     assert out.frames.shape == (1, 13, 25, 1024)
     assert np.isfinite(out.frames.numpy()).all()
+
+
+def test_loading_and_encoding_emit_no_future_warning(tmp_path):
+    """MuQ's pre-training quantiser once printed a weight_norm FutureWarning on every run.
+
+    A fresh interpreter, so that warnings raised while muq is first imported count too.
+    """
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from mmmos_core.encoders import build_encoder\n"
+        "from mmmos_core.encoders.muq import MuQEncoder, save_muq_checkpoint\n"
+        "from mmmos_core.model.trienc import TINY_MUQ\n"
+        "built = MuQEncoder.random(TINY_MUQ)\n"
+        f"save_muq_checkpoint(built.muq, built.muq_config, {str(tmp_path / 'muq')!r})\n"
+        f"loaded = build_encoder('muq', {{'path': {str(tmp_path / 'muq')!r}}})\n"
+        "loaded.encode(0.1 * torch.randn(1, 24000), torch.tensor([24000]))\n"
+    )
+    run = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", script], capture_output=True,
+                         text=True, cwd=str(Path(__file__).resolve().parent.parent))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "FutureWarning" not in run.stderr

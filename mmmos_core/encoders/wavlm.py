@@ -16,7 +16,7 @@ import torch
 
 from mmmos_core.errors import ModelLoadError
 
-from .checkpoints import PretrainedEncoder, WeightsSource, find_weights, weights_fingerprint
+from .checkpoints import PretrainedEncoder, WeightsSource, weights_fingerprint
 
 SOURCE = WeightsSource(
     label="WavLM Base+",
@@ -40,15 +40,6 @@ BASE_PLUS_ARCH: dict[str, Any] = {
 # Old torch weight-norm names, as in the hub's pytorch_model.bin, and what torch's
 # parametrised weight norm calls the same tensors today.
 _OLD_TO_NEW = {".weight_g": ".parametrizations.weight.original0", ".weight_v": ".parametrizations.weight.original1"}
-
-
-def _missing_files(path: Path) -> list[str]:
-    if not path.is_dir():
-        return ["a folder with config.json and model.safetensors or pytorch_model.bin"]
-    missing = [] if (path / "config.json").exists() else ["config.json"]
-    if not any((path / f).exists() for f in WEIGHT_FILES):
-        missing.append(" or ".join(WEIGHT_FILES))
-    return missing
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
@@ -109,15 +100,16 @@ def _load_pretrained(folder: Path):
 
 class WavLMEncoder(PretrainedEncoder):
     kind = "wavlm"
+    source = SOURCE
+    default_arch = BASE_PLUS_ARCH
+    required_files = ("config.json",)
+    weight_files = WEIGHT_FILES
 
     def __init__(self, model, settings: dict[str, Any], normalize: bool = False, weights_id: str = "",
                  resolved: Path | None = None):
-        super().__init__()
+        super().__init__(settings, weights_id, resolved)
         self.model = model
-        self.settings = settings
         self.normalize = normalize
-        self.weights_id = weights_id
-        self.resolved = resolved
         cfg = model.config
         self.sample_rate = 16000
         self.frame_rate = self.sample_rate / math.prod(cfg.conv_stride)
@@ -126,35 +118,15 @@ class WavLMEncoder(PretrainedEncoder):
 
     # ---- construction ----------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: dict[str, Any], model_dir: Path | None = None) -> "WavLMEncoder":
-        settings = {k: v for k, v in config.items() if k != "license"}
-        if settings.get("init") == "random":
-            return cls.random(settings.get("arch"), seed=int(settings.get("seed", 0)))
-        if not settings.get("path"):
-            settings.setdefault("repo", SOURCE.hub_repo)
-        source = SOURCE if settings.get("repo", SOURCE.hub_repo) == SOURCE.hub_repo else WeightsSource(
-            label=f"WavLM ({settings['repo']})", local_name=settings["repo"].replace("/", "--"),
-            hub_repo=settings["repo"], hub_files=SOURCE.hub_files)
-        folder = find_weights(source, settings.get("path"), model_dir, _missing_files)
-        model, normalize, weights = _load_pretrained(folder)
-        return cls(model, settings, normalize, weights_fingerprint(weights), folder)
+    def load(cls, found: Path, settings: dict[str, Any]) -> "WavLMEncoder":
+        model, normalize, weights = _load_pretrained(found)
+        return cls(model, settings, normalize, weights_fingerprint(weights), found)
 
     @classmethod
-    def random(cls, arch: dict[str, Any] | None = None, seed: int = 0) -> "WavLMEncoder":
-        """Architecture-true WavLM with random weights (benchmarks and tests only)."""
+    def build_random(cls, arch: dict[str, Any], settings: dict[str, Any]) -> "WavLMEncoder":
         from transformers import WavLMConfig, WavLMModel
 
-        arch = dict(BASE_PLUS_ARCH if arch is None else arch)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = WavLMModel(WavLMConfig(**arch))
-        return cls(model, {"init": "random", "seed": seed, "arch": arch})
-
-    def config(self) -> dict[str, Any]:
-        out = dict(self.settings)
-        if out.get("init") != "random":
-            out["license"] = SOURCE.license
-        return out
+        return cls(WavLMModel(WavLMConfig(**arch)), settings)
 
     # ---- inference -------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -162,8 +134,3 @@ class WavLMEncoder(PretrainedEncoder):
             x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-7)
         out = self.model(x, output_hidden_states=True)
         return torch.stack(out.hidden_states, dim=1)  # [b, 13, t, 768]
-
-
-    def describe(self) -> dict[str, Any]:
-        weights = self.settings.get("init") or self.settings.get("path") or self.settings.get("repo")
-        return {**super().describe(), "weights": weights, "license": SOURCE.license}
