@@ -98,3 +98,46 @@ def test_full_size_random_trienc():
     t = np.arange(16000) / 16000
     prediction = model.predict((16000, (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)))
     assert prediction.model_note == RANDOM_NOTE and len(prediction.members) == 8
+
+
+def mixed_lengths(clips, seconds=(2.0, 10.0, 13.5, 30.0, 10.0, 7.25)) -> list:
+    """Real recordings tiled or cut to lengths that give full windows, tails and short clips."""
+    from mmmos_core.model.audio import Audio
+
+    out = []
+    for i, s in enumerate(seconds):
+        audio = load_audio(clips[i % len(clips)])
+        n = int(s * audio.sample_rate)
+        samples = np.tile(audio.samples, int(np.ceil(n / len(audio.samples))))[:n]
+        out.append(Audio(samples, audio.sample_rate, f"mixed_{i}"))
+    return out
+
+
+def test_clips_batched_through_the_encoders_score_as_one_at_a_time(tiny, clips):
+    """Windows of several clips sharing forwards must not change any clip's features or scores."""
+    from mmmos_core.model.cache import EmbeddingCache
+    from mmmos_core.model.features import encode_windows_of
+
+    _, model = tiny
+    audios = mixed_lengths(clips)
+    settings = model.config.windows
+    for name, encoder in model.encoders.items():
+        together = encode_windows_of(encoder, audios, settings, max_batch=4)
+        for audio, batched in zip(audios, together):
+            alone = encode_windows_of(encoder, [audio], settings, max_batch=1)[0]
+            assert batched.pooled.shape[0] == alone.pooled.shape[0] == len(batched.weights)
+            for field in ("pooled", "sequence"):
+                np.testing.assert_allclose(getattr(batched, field).numpy(), getattr(alone, field).numpy(),
+                                           atol=1e-4, err_msg=f"{name} {field} of {audio.source}")
+            assert np.array_equal(batched.sequence_mask.numpy(), alone.sequence_mask.numpy())
+
+    model.cache = EmbeddingCache(max_items=0)
+    single = [model.predict_audio([a])[0] for a in audios]
+    model.windows_per_forward = 4
+    try:
+        batched = model.predict_audio(audios)
+    finally:
+        del model.windows_per_forward
+    for one, many in zip(single, batched):
+        for a in AXES:
+            assert abs(one.scores[a] - many.scores[a]) < 1e-4

@@ -263,10 +263,10 @@ class PretrainedEncoder(Encoder):
     default_arch: ClassVar[dict[str, Any]] = {}  # the published architecture, for `random`
     required_files: ClassVar[tuple[str, ...]] = ()  # a checkpoint folder holds all of these
     weight_files: ClassVar[tuple[str, ...]] = ()  # and at least one of these
-    # On a CPU a batch of windows runs little faster than the same windows one by one,
-    # while every window in a batch adds its own front-end activations (about 150 MB per
-    # 10 s window for WavLM's and MuQ's first conv layers): one window per forward keeps
-    # the peak memory of a long clip that of a 10 s one.
+    # Every window in a batch adds its own front-end activations (about 150 MB per 10 s
+    # window for WavLM's and MuQ's first conv layers): by default one window per forward
+    # on a CPU keeps the peak memory of a long clip that of a 10 s one. Corpus scoring
+    # asks for more (`encode_windows_of(max_batch=...)`) where throughput matters more.
     cpu_max_batch: ClassVar[int | None] = 1
 
     def __init__(self, settings: dict[str, Any], weights_id: str = "", resolved: Path | None = None):
@@ -335,10 +335,8 @@ class PretrainedEncoder(Encoder):
 
     @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        on_cpu = waveforms.device.type == "cpu"
-        out = encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate,
-                                    max_batch=self.cpu_max_batch if on_cpu else None)
-        if on_cpu:
+        out = encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate)
+        if waveforms.device.type == "cpu":
             release_freed_heap()
         return out
 

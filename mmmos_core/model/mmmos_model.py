@@ -24,7 +24,7 @@ from mmmos_core.errors import AudioInputError, ModelLoadError
 
 from .audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, load_audio
 from .cache import EmbeddingCache
-from .features import ClipFeatures, WindowSettings, extract_features
+from .features import ClipFeatures, WindowSettings, extract_features, extract_features_many
 from .member import FeatureBatch, Member, MemberConfig
 from .results import Prediction
 
@@ -66,6 +66,10 @@ class ModelConfig:
 
 
 class MMMOSModel(nn.Module):
+    # Windows per encoder forward when several clips are scored together (None: each
+    # encoder's default, one window at a time for the pretrained ones on a CPU).
+    windows_per_forward: int | None = None
+
     def __init__(self, config: ModelConfig, encoders: dict[str, Encoder], members: list[Member],
                  cache: EmbeddingCache | None = None):
         super().__init__()
@@ -189,7 +193,8 @@ class MMMOSModel(nn.Module):
         return self.predict_audio([audio])[0]
 
     def predict_audio(self, audios: list[Audio]) -> list[Prediction]:
-        clips = [self.features(a) for a in audios]
+        clips = extract_features_many(dict(self.encoders.items()), audios, self.config.windows, self.cache,
+                                      self.windows_per_forward)
         scores = self.member_scores(clips).cpu().numpy()  # [M, C, 4]
         predictions = [Prediction.from_member_scores(a.source, self.name, self.member_names, scores[:, i, :],
                                                      a.duration_s, a.flags, self.config.note)

@@ -1,0 +1,110 @@
+"""The arithmetic floor of a model's encoders: their FLOPs over this machine's matmul rate.
+
+FLOPs are counted, not estimated: one 10 s window goes through each encoder under
+torch's `FlopCounterMode`, which adds up every matrix multiply, batched matmul,
+convolution and fused attention the forward actually dispatches, from the shapes of its
+operands (2 FLOPs per multiply-add; a k x k convolution counts as the direct method
+would compute it, so a Winograd kernel can beat the floor). Element-wise work (norms,
+activations, softmax, the STFT) is not counted: the floor is the time the multiplies
+alone would take.
+
+The rate is measured, not quoted: a plain fp32 ``torch.mm`` of each encoder's dominant
+shape (the (M, K, N) that carries most of its FLOPs in that same forward), timed on the
+model's device. ``floor_s`` is the sum over encoders of FLOPs / that encoder's rate, and
+``gemm_gflops`` the one rate that gives the same floor.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+from .encoders.base import Encoder
+
+_GEMMS = {torch.ops.aten.mm.default: (0, 1), torch.ops.aten.addmm.default: (1, 2)}
+
+
+class _GemmShapes(TorchDispatchMode):
+    """Records the FLOPs each 2-D matmul shape (M, K, N) carries in a forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.flops: Counter[tuple[int, int, int]] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in _GEMMS:
+            a, b = (args[i] for i in _GEMMS[func])
+            (m, k), n = a.shape, b.shape[1]
+            self.flops[(m, k, n)] += 2 * m * k * n
+        return func(*args, **(kwargs or {}))
+
+
+@dataclass
+class EncoderFlops:
+    flops: int  # one window, everything FlopCounterMode counts
+    gemm_shape: tuple[int, int, int]  # (M, K, N) carrying the most matmul FLOPs
+
+
+def count_encoder_flops(encoder: Encoder, seconds: float = 10.0, device: torch.device | str = "cpu") -> EncoderFlops:
+    """FLOPs of one ``seconds``-long window through ``encoder``, from the shapes it really runs."""
+    samples = int(round(seconds * encoder.sample_rate))
+    generator = torch.Generator().manual_seed(0)
+    x = (0.1 * torch.randn(1, samples, generator=generator)).to(device)
+    lengths = torch.tensor([samples], device=device)
+    counter, shapes = FlopCounterMode(display=False), _GemmShapes()
+    with torch.inference_mode(), counter, shapes:
+        encoder.encode(x, lengths)
+    dominant = max(shapes.flops, key=shapes.flops.get) if shapes.flops else (1, 1, 1)
+    return EncoderFlops(int(counter.get_total_flops()), dominant)
+
+
+def matmul_gflops(shape: tuple[int, int, int], device: torch.device | str = "cpu", min_s: float = 0.3,
+                  runs: int = 3) -> float:
+    """Median GFLOP/s of a plain fp32 ``a @ b`` with ``a`` [M, K] and ``b`` [K, N]."""
+    m, k, n = shape
+    device = torch.device(device)
+    a = torch.randn(m, k, device=device)
+    b = torch.randn(k, n, device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    torch.mm(a, b)  # warm-up: first call pays kernel selection and allocation
+    sync()
+    t = time.perf_counter()
+    torch.mm(a, b)
+    sync()
+    reps = max(1, int(min_s / max(time.perf_counter() - t, 1e-6)))
+    rates = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b)
+        sync()
+        rates.append(2 * m * k * n * reps / (time.perf_counter() - t) / 1e9)
+    return statistics.median(rates)
+
+
+def arithmetic_floor(encoders: dict[str, Encoder], device: torch.device | str = "cpu",
+                     seconds: float = 10.0) -> dict[str, object]:
+    """Bench keys: ``gemm_gflops``, ``floor_s`` and their per-encoder parts, for one window."""
+    counted = {name: count_encoder_flops(enc, seconds, device) for name, enc in encoders.items()}
+    rates = {name: matmul_gflops(c.gemm_shape, device) for name, c in counted.items()}
+    floors = {name: c.flops / 1e9 / rates[name] for name, c in counted.items()}
+    total_gflop = sum(c.flops for c in counted.values()) / 1e9
+    floor_s = sum(floors.values())
+    return {
+        "gemm_gflops": round(total_gflop / max(floor_s, 1e-12), 2),
+        "floor_s": round(floor_s, 5),
+        "encoder_gflop": {n: round(c.flops / 1e9, 3) for n, c in counted.items()},
+        "gemm_shapes": {n: list(c.gemm_shape) for n, c in counted.items()},
+        "gemm_gflops_by_encoder": {n: round(r, 2) for n, r in rates.items()},
+        "floor_s_by_encoder": {n: round(f, 5) for n, f in floors.items()},
+    }
