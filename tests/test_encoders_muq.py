@@ -107,22 +107,23 @@ def test_padding_is_invisible(encoder):
     assert n == 83  # 3.3 s at 25 Hz
 
 
-def test_cpu_windows_go_one_at_a_time_without_changing_results(encoder):
-    """On a CPU three full windows go through one by one (peak memory of one window), with
-    the results of a batched forward."""
-    x = torch.stack([audio(2, seed=s) for s in range(3)])
-    lengths = torch.full((3,), x.shape[1])
+def test_cpu_windows_go_one_at_a_time_unless_asked_without_changing_results(encoder):
+    """On a CPU a long clip's windows go through one by one by default (peak memory of one
+    window); asked for batches, its full windows share a forward, with the same results."""
+    clip = Audio(audio(25).numpy(), SR, "twenty_five_seconds")
     seen = []
     original = encoder._forward
     encoder._forward = lambda w: seen.append(w.shape[0]) or original(w)
     try:
-        together = encoder.encode(x, lengths)
+        alone = encode_windows(encoder, clip, WindowSettings())
+        one_at_a_time, seen[:] = list(seen), []
+        together = encode_windows(encoder, clip, WindowSettings(), max_batch=3)
     finally:
         del encoder._forward
-    assert seen == [1, 1, 1]
-    for i in range(3):
-        alone = encoder.encode(x[i:i + 1], lengths[i:i + 1])
-        torch.testing.assert_close(together.frames[i:i + 1], alone.frames, atol=1e-5, rtol=1e-5)
+    assert one_at_a_time == [1, 1, 1]
+    assert seen == [2, 1]  # the two full windows together, then the 5 s tail at its own length
+    torch.testing.assert_close(together.pooled, alone.pooled, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(together.sequence, alone.sequence, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("frames", [1003, 1000, 437])
