@@ -27,21 +27,30 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .encoders.base import Encoder
 
-_GEMMS = {torch.ops.aten.mm.default: (0, 1), torch.ops.aten.addmm.default: (1, 2)}
+_MATMULS = {torch.ops.aten.mm.default: (0, 1), torch.ops.aten.addmm.default: (1, 2)}
 
 
 class _GemmShapes(TorchDispatchMode):
-    """Records the FLOPs each 2-D matmul shape (M, K, N) carries in a forward pass."""
+    """Records the FLOPs each matmul shape (M, K, N) carries in a forward pass.
+
+    Under inference mode a linear layer reaches dispatch whole (``aten.linear``, weight
+    [N, K]) rather than as the ``mm`` it becomes, so both spellings are read.
+    """
 
     def __init__(self):
         super().__init__()
         self.flops: Counter[tuple[int, int, int]] = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func in _GEMMS:
-            a, b = (args[i] for i in _GEMMS[func])
-            (m, k), n = a.shape, b.shape[1]
-            self.flops[(m, k, n)] += 2 * m * k * n
+        shape = None
+        if func is torch.ops.aten.linear.default:
+            x, weight = args[0], args[1]
+            shape = (x.numel() // max(x.shape[-1], 1), x.shape[-1], weight.shape[0])
+        elif func in _MATMULS:
+            a, b = (args[i] for i in _MATMULS[func])
+            shape = (a.shape[0], a.shape[1], b.shape[1])
+        if shape is not None:
+            self.flops[shape] += 2 * shape[0] * shape[1] * shape[2]
         return func(*args, **(kwargs or {}))
 
 

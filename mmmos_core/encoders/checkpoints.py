@@ -268,6 +268,8 @@ class PretrainedEncoder(Encoder):
     # on a CPU keeps the peak memory of a long clip that of a 10 s one. Corpus scoring
     # asks for more (`encode_windows_of(max_batch=...)`) where throughput matters more.
     cpu_max_batch: ClassVar[int | None] = 1
+    # torch.float16 / torch.bfloat16 runs the forward under autocast (`set_autocast`); None: fp32.
+    autocast_dtype: torch.dtype | None = None
 
     def __init__(self, settings: dict[str, Any], weights_id: str = "", resolved: Path | None = None):
         super().__init__()
@@ -335,7 +337,13 @@ class PretrainedEncoder(Encoder):
 
     @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        out = encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate)
+        forward = self._forward
+        if self.autocast_dtype is not None:
+            def forward(x: torch.Tensor) -> torch.Tensor:
+                # mixed precision inside the encoder only: what leaves it, and everything after, is fp32
+                with torch.autocast(x.device.type, dtype=self.autocast_dtype):
+                    return self._forward(x).float()
+        out = encode_at_real_length(waveforms.float(), lengths, forward, self.sample_rate, self.frame_rate)
         if waveforms.device.type == "cpu":
             release_freed_heap()
         return out
@@ -350,3 +358,16 @@ class PretrainedEncoder(Encoder):
     def cache_id(self) -> str:
         base = super().cache_id
         return f"{base}-{self.weights_id}" if self.weights_id else base
+
+
+AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def set_autocast(encoders, precision: str | None) -> None:
+    """Run every pretrained encoder among ``encoders`` under autocast at ``precision``
+    ("fp16", "bf16"; None or "fp32": off). Others (the weight-free ones) stay fp32."""
+    if precision not in (None, "fp32", *AUTOCAST_DTYPES):
+        raise ValueError(f"precision must be fp32, fp16 or bf16, not {precision!r}")
+    for encoder in encoders:
+        if isinstance(encoder, PretrainedEncoder):
+            encoder.autocast_dtype = AUTOCAST_DTYPES.get(precision or "fp32")
