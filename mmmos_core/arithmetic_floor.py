@@ -4,7 +4,8 @@ FLOPs are counted, not estimated: one 10 s window goes through each encoder unde
 torch's `FlopCounterMode`, which adds up every matrix multiply, batched matmul,
 convolution and fused attention the forward actually dispatches, from the shapes of its
 operands (2 FLOPs per multiply-add; a k x k convolution counts as the direct method
-would compute it, so a Winograd kernel can beat the floor). Element-wise work (norms,
+would compute it, so a Winograd kernel can beat the floor; fused attention counts its two
+matmuls). Element-wise work (norms,
 activations, softmax, the STFT) is not counted: the floor is the time the multiplies
 alone would take.
 
@@ -23,9 +24,18 @@ from dataclasses import dataclass
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from .encoders.base import Encoder
+
+# torch counts the fused attention kernels of CUDA but not the one a CPU runs (timm's ViT,
+# hence M2D, takes it): the same formula, 2 x 2 x B x H x Lq x Lk x E, applies.
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+_EXTRA_FORMULAS = {op: _sdpa_flops for op in [getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)]
+                   if op is not None}
 
 _MATMULS = {torch.ops.aten.mm.default: (0, 1), torch.ops.aten.addmm.default: (1, 2)}
 
@@ -66,7 +76,7 @@ def count_encoder_flops(encoder: Encoder, seconds: float = 10.0, device: torch.d
     generator = torch.Generator().manual_seed(0)
     x = (0.1 * torch.randn(1, samples, generator=generator)).to(device)
     lengths = torch.tensor([samples], device=device)
-    counter, shapes = FlopCounterMode(display=False), _GemmShapes()
+    counter, shapes = FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS), _GemmShapes()
     with torch.inference_mode(), counter, shapes:
         encoder.encode(x, lengths)
     dominant = max(shapes.flops, key=shapes.flops.get) if shapes.flops else (1, 1, 1)
@@ -110,10 +120,15 @@ def arithmetic_floor(encoders: dict[str, Encoder], device: torch.device | str = 
     total_gflop = sum(c.flops for c in counted.values()) / 1e9
     floor_s = sum(floors.values())
     return {
-        "gemm_gflops": round(total_gflop / max(floor_s, 1e-12), 2),
-        "floor_s": round(floor_s, 5),
-        "encoder_gflop": {n: round(c.flops / 1e9, 3) for n, c in counted.items()},
+        "gemm_gflops": _sig(total_gflop / max(floor_s, 1e-12)),
+        "floor_s": _sig(floor_s),
+        "encoder_gflop": {n: _sig(c.flops / 1e9) for n, c in counted.items()},
         "gemm_shapes": {n: list(c.gemm_shape) for n, c in counted.items()},
-        "gemm_gflops_by_encoder": {n: round(r, 2) for n, r in rates.items()},
-        "floor_s_by_encoder": {n: round(f, 5) for n, f in floors.items()},
+        "gemm_gflops_by_encoder": {n: _sig(r) for n, r in rates.items()},
+        "floor_s_by_encoder": {n: _sig(f) for n, f in floors.items()},
     }
+
+
+def _sig(x: float, digits: int = 5) -> float:
+    """Rounded to significant digits: a floor of 2 s and one of 0.7 ms keep the same precision."""
+    return float(f"{x:.{digits}g}")
