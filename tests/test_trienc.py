@@ -141,3 +141,33 @@ def test_clips_batched_through_the_encoders_score_as_one_at_a_time(tiny, clips):
     for one, many in zip(single, batched):
         for a in AXES:
             assert abs(one.scores[a] - many.scores[a]) < 1e-4
+
+
+def test_autocast_runs_the_encoders_in_bf16_and_stays_near_fp32(tiny, clips):
+    """The mixed-precision option is device-agnostic: on a CPU it runs the same code path a
+    GPU would (bf16 autocast), its scores stay near fp32, and switching it off restores fp32."""
+    import torch
+
+    from mmmos_core.encoders.checkpoints import set_autocast
+
+    _, model = tiny
+    clip = next(c for c in clips if c.name.startswith("speech_"))
+    reference = scores(model, clip)
+    seen = []
+    hook = model.encoders["wavlm"].model.encoder.layers[0].feed_forward.output_dense.register_forward_hook(
+        lambda module, args, out: seen.append(out.dtype))
+    fp32_id = model.encoders["wavlm"].cache_id
+    try:
+        set_autocast(model.encoders.values(), "bf16")
+        assert model.encoders["wavlm"].cache_id != fp32_id  # cached fp32 features cannot answer for bf16
+        mixed = scores(model, clip)
+        set_autocast(model.encoders.values(), None)
+        restored = scores(model, clip)
+    finally:
+        hook.remove()
+        set_autocast(model.encoders.values(), None)
+    assert seen and set(seen) == {torch.bfloat16}
+    assert np.abs(mixed - reference).max() < 0.25  # bf16 keeps ~3 significant digits
+    np.testing.assert_array_equal(restored, reference)
+    with pytest.raises(ValueError, match="fp32, fp16 or bf16"):
+        set_autocast(model.encoders.values(), "int8")

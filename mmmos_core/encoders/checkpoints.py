@@ -357,7 +357,9 @@ class PretrainedEncoder(Encoder):
     @property
     def cache_id(self) -> str:
         base = super().cache_id
-        return f"{base}-{self.weights_id}" if self.weights_id else base
+        base = f"{base}-{self.weights_id}" if self.weights_id else base
+        # autocast changes the frames; cached fp32 features must not answer for it, nor the reverse
+        return f"{base}-{str(self.autocast_dtype).removeprefix('torch.')}" if self.autocast_dtype else base
 
 
 AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
