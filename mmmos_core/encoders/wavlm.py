@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,40 @@ BASE_PLUS_ARCH: dict[str, Any] = {
 # Old torch weight-norm names, as in the hub's pytorch_model.bin, and what torch's
 # parametrised weight norm calls the same tensors today.
 _OLD_TO_NEW = {".weight_g": ".parametrizations.weight.original0", ".weight_v": ".parametrizations.weight.original1"}
+
+
+def fused_self_attention(attention, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None,
+                         gated_position_bias: torch.Tensor) -> tuple[torch.Tensor, None]:
+    """WavLMAttention's multi-head attention through torch's fused kernel.
+
+    transformers calls ``F.multi_head_attention_forward(..., need_weights=True)``, which
+    rules out the fused path: it materialises the scores with baddbmm, softmaxes them
+    apart, multiplies again and averages the weights over heads for a caller that never
+    reads them. Here the same projections, scaling (1/sqrt(head_dim)) and additive gated
+    position bias go through ``scaled_dot_product_attention``; no weights are returned.
+    A key padding mask (never passed here: every window is cropped to its real length)
+    falls back to the package's own path.
+    """
+    if attention_mask is not None:
+        return type(attention).torch_multi_head_self_attention(attention, hidden_states, attention_mask,
+                                                                gated_position_bias)
+    batch, length, dim = hidden_states.shape
+    heads = attention.num_heads
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.view(batch, length, heads, dim // heads).transpose(1, 2)
+
+    query, key, value = (split(p(hidden_states)) for p in (attention.q_proj, attention.k_proj, attention.v_proj))
+    bias = gated_position_bias.view(batch, heads, length, length).to(query.dtype)
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=bias)
+    return attention.out_proj(out.transpose(1, 2).reshape(batch, length, dim)), None
+
+
+def use_fused_attention(model) -> None:
+    """Route every attention layer of a transformers `WavLMModel` through `fused_self_attention`
+    (an attribute on each layer instance: the class and other models are untouched)."""
+    for layer in model.encoder.layers:
+        layer.attention.torch_multi_head_self_attention = types.MethodType(fused_self_attention, layer.attention)
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
@@ -108,6 +143,7 @@ class WavLMEncoder(PretrainedEncoder):
     def __init__(self, model, settings: dict[str, Any], normalize: bool = False, weights_id: str = "",
                  resolved: Path | None = None):
         super().__init__(settings, weights_id, resolved)
+        use_fused_attention(model)
         self.model = model
         self.normalize = normalize
         cfg = model.config
