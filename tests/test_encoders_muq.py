@@ -256,3 +256,8 @@ def test_fused_attention_equals_the_eager_forward_muq_ran_with(encoder, seconds)
     finally:
         config._attn_implementation = "sdpa"
     torch.testing.assert_close(fused, eager, atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+def test_full_size_fused_attention_equals_the_eager_forward():
+    test_fused_attention_equals_the_eager_forward_muq_ran_with(MuQEncoder.random().freeze(), 10.0)

@@ -200,3 +200,11 @@ def test_fused_attention_never_takes_the_unfused_path(encoder, monkeypatch):
     monkeypatch.setattr(torch.nn.functional, "multi_head_attention_forward", unfused)
     out = encoder.encode(audio(1.0)[None], torch.tensor([SR]))
     assert out.frames.shape[1] == TINY_WAVLM["num_hidden_layers"] + 1
+
+
+@pytest.mark.slow
+def test_full_size_fused_attention_equals_the_package_forward():
+    enc = WavLMEncoder.random().freeze()
+    x = audio(10.0, seed=12)[None]
+    torch.testing.assert_close(enc.encode(x, torch.tensor([x.shape[1]])).frames, package_forward(enc, x),
+                               atol=1e-4, rtol=0)
