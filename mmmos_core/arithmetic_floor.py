@@ -34,8 +34,8 @@ def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kw
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-_EXTRA_FORMULAS = {op: _sdpa_flops for op in [getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)]
-                   if op is not None}
+_CPU_SDPA = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+_EXTRA_FORMULAS = {_CPU_SDPA: _sdpa_flops} if _CPU_SDPA is not None else {}
 
 _MATMULS = {torch.ops.aten.mm.default: (0, 1), torch.ops.aten.addmm.default: (1, 2)}
 
