@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .model.cache import EmbeddingCache
+from mmmos_core.model.cache import EmbeddingCache
 
 PROBE_SR = 44100
 PROBE_S = 10.0
@@ -46,15 +46,95 @@ def _median_time(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
+def rss_mb() -> float | None:
+    """Resident memory of this process now (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+    except OSError:
+        return None
+
+
+def corpus_lengths(count: int = 32, seed: int = 0) -> list[float]:
+    """``count`` clip lengths from 2 to 30 s: short clips, full windows and ragged tails."""
+    rng = np.random.default_rng(seed)
+    return [round(float(s), 2) for s in rng.uniform(2.0, 30.0, count)]
+
+
+def corpus_throughput(model, count: int = 32, windows_per_forward: int = 4, chunk: int = 8) -> dict[str, Any]:
+    """Clips per minute over ``count`` mixed-length clips, one at a time and then batched.
+
+    Single: each clip scored on its own, one window per forward. Batched: ``chunk`` clips
+    per call (as `predict_many` and the batch engines send them) with up to
+    ``windows_per_forward`` windows of those clips in each encoder forward. Same clips,
+    same run, cache off; the scores of the two must agree within 1e-4.
+    """
+    from .model.cache import EmbeddingCache
+    from .model.mmmos_model import MMMOSModel
+
+    audios = [model.load(probe_clip(s, seed=i + 100), name=f"corpus_{i}") for i, s in enumerate(corpus_lengths(count))]
+    model.cache = EmbeddingCache(max_items=0)
+
+    def sync():
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+
+    model.predict_audio(audios[:1])  # warm-up
+    t = time.perf_counter()
+    single = [model.predict_audio([a])[0] for a in audios]
+    sync()
+    single_s = time.perf_counter() - t
+    before = rss_mb()
+    model.windows_per_forward = windows_per_forward
+    try:
+        t = time.perf_counter()
+        batched = [p for i in range(0, count, chunk) for p in model.predict_audio(audios[i:i + chunk])]
+        sync()
+        batched_s = time.perf_counter() - t
+    finally:
+        model.windows_per_forward = MMMOSModel.windows_per_forward
+    after = rss_mb()
+    diff = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(single, batched) for k in a.scores)
+    out = {
+        "corpus_clips": count,
+        "corpus_audio_s": round(sum(a.duration_s for a in audios), 2),
+        "clips_per_min_single": round(60 * count / single_s, 3),
+        "clips_per_min_batched": round(60 * count / batched_s, 3),
+        "batched_over_single": round(single_s / batched_s, 4),
+        "batched_max_abs_score_diff": float(f"{diff:.3g}"),
+        "windows_per_forward": windows_per_forward,
+    }
+    if before is not None and after is not None:
+        out["rss_after_batch_growth_mb"] = round(after - before, 1)
+    return out
+
+
+def autocast_check(model, precision: str, clip) -> dict[str, Any]:
+    """Latency under autocast at ``precision`` and the largest score change from fp32."""
+    from .encoders.checkpoints import set_autocast
+
+    encoders = list(model.encoders.values())
+    reference = model.predict(clip)
+    set_autocast(encoders, precision)
+    try:
+        mixed = model.predict(clip)
+        latency = _median_time(lambda: model.predict(clip), 3)
+    finally:
+        set_autocast(encoders, None)
+    diff = max(abs(reference.scores[k] - mixed.scores[k]) for k in reference.scores)
+    return {"autocast": precision, "autocast_latency_s": round(latency, 5),
+            "autocast_max_abs_score_diff": float(f"{diff:.3g}")}
+
+
 # Runs in a fresh interpreter so that nothing this process already loaded or freed skews
 # the numbers. Memory is read from /proc (Linux); elsewhere those fields are absent.
 _FRESH_PROBE = r"""
 import gc, json, resource, sys, time
 t = time.perf_counter()
 from mmmos_core import load_model
-from .bench import probe_clip
-from .model.cache import EmbeddingCache
-from .encoders.checkpoints import release_freed_heap
+from mmmos_core.bench import probe_clip
+from mmmos_core.model.cache import EmbeddingCache
+from mmmos_core.encoders.checkpoints import release_freed_heap
 model = load_model(sys.argv[1], device=sys.argv[2] or None)
 out = {"cold_start_s": time.perf_counter() - t}
 
@@ -127,8 +207,13 @@ def encoder_times(model, runs: int) -> dict[str, float]:
     return times
 
 
-def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_start: bool = True) -> dict[str, Any]:
+def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_start: bool = True,
+              corpus_clips: int = 32, autocast: str | None = None) -> dict[str, Any]:
+    """Every bench key for ``spec``; ``corpus_clips=0`` skips the corpus throughput,
+    ``autocast`` ("fp16"/"bf16") adds a mixed-precision run checked against fp32."""
     from mmmos_core import load_model
+
+    from .arithmetic_floor import arithmetic_floor
 
     model = load_model(spec, device=device)
     model.cache = EmbeddingCache(max_items=0)  # every run pays the encoders, as a new clip would
@@ -165,11 +250,21 @@ def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_sta
         "runs": runs,
         "clip_s": PROBE_S,
     }
+    floor = arithmetic_floor(dict(model.encoders.items()), model.device)
+    result["latency_over_floor"] = float(f"{latency / max(floor['floor_s'], 1e-12):.5g}")
+    result["encoders_over_floor"] = float(f"{sum(enc.values()) / max(floor['floor_s'], 1e-12):.5g}")
+    result.update(floor)
+    if corpus_clips:
+        result.update(corpus_throughput(model, corpus_clips))
+    if autocast:
+        result.update(autocast_check(model, autocast, clip))
     if model.device.type == "cuda":
         result["gpu"] = torch.cuda.get_device_name(model.device)
         result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(model.device) / 2 ** 20, 1)
     if with_cold_start:
         result.update(fresh_process_probe(spec, device))
+        if "model_peak_mb" in result:
+            result["model_peak_over_weights_mb"] = round(result["model_peak_mb"] - result["weights_mb"], 1)
     else:
         result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
     return result
@@ -197,8 +292,9 @@ def visitor_bench(spec: str, device: str | None) -> dict[str, float]:
     return {"timeline_10min_s": round(timeline_s, 3), "ab_pair_s": round(time.perf_counter() - t, 3)}
 
 
-def main_json(spec: str, runs: int, device: str | None, engine: str) -> str:
-    result = run_bench(spec, runs, device)
+def main_json(spec: str, runs: int, device: str | None, engine: str, corpus_clips: int = 32,
+              autocast: str | None = None) -> str:
+    result = run_bench(spec, runs, device, corpus_clips=corpus_clips, autocast=autocast)
     result.update(visitor_bench(spec, device))
     if engine == "ray":
         from .batch.ray_engine import ray_bench

@@ -16,7 +16,7 @@ LAYERS = (
     {"tables"},
     {"labels", "encoders"},
     {"model"},
-    {"peers", "ab"},
+    {"peers", "ab", "arithmetic_floor"},
     {"batch", "training", "lite", "views"},
     {"studies"},
     {"settings", "bench"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,22 +107,23 @@ def test_padding_is_invisible(encoder):
     assert n == 83  # 3.3 s at 25 Hz
 
 
-def test_cpu_windows_go_one_at_a_time_without_changing_results(encoder):
-    """On a CPU three full windows go through one by one (peak memory of one window), with
-    the results of a batched forward."""
-    x = torch.stack([audio(2, seed=s) for s in range(3)])
-    lengths = torch.full((3,), x.shape[1])
+def test_cpu_windows_go_one_at_a_time_unless_asked_without_changing_results(encoder):
+    """On a CPU a long clip's windows go through one by one by default (peak memory of one
+    window); asked for batches, its full windows share a forward, with the same results."""
+    clip = Audio(audio(25).numpy(), SR, "twenty_five_seconds")
     seen = []
     original = encoder._forward
     encoder._forward = lambda w: seen.append(w.shape[0]) or original(w)
     try:
-        together = encoder.encode(x, lengths)
+        alone = encode_windows(encoder, clip, WindowSettings())
+        one_at_a_time, seen[:] = list(seen), []
+        together = encode_windows(encoder, clip, WindowSettings(), max_batch=3)
     finally:
         del encoder._forward
-    assert seen == [1, 1, 1]
-    for i in range(3):
-        alone = encoder.encode(x[i:i + 1], lengths[i:i + 1])
-        torch.testing.assert_close(together.frames[i:i + 1], alone.frames, atol=1e-5, rtol=1e-5)
+    assert one_at_a_time == [1, 1, 1]
+    assert seen == [2, 1]  # the two full windows together, then the 5 s tail at its own length
+    torch.testing.assert_close(together.pooled, alone.pooled, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(together.sequence, alone.sequence, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("frames", [1003, 1000, 437])
@@ -213,3 +215,49 @@ def test_full_size_shapes():
     out = enc.encode(audio(1)[None], torch.tensor([SR]))
     assert out.frames.shape == (1, 13, 25, 1024)
     assert np.isfinite(out.frames.numpy()).all()
+
+
+def test_loading_and_encoding_emit_no_future_warning(tmp_path):
+    """MuQ's pre-training quantiser once printed a weight_norm FutureWarning on every run.
+
+    A fresh interpreter, so that warnings raised while muq is first imported count too.
+    """
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from mmmos_core.encoders import build_encoder\n"
+        "from mmmos_core.encoders.muq import MuQEncoder, save_muq_checkpoint\n"
+        "from mmmos_core.model.trienc import TINY_MUQ\n"
+        "built = MuQEncoder.random(TINY_MUQ)\n"
+        f"save_muq_checkpoint(built.muq, built.muq_config, {str(tmp_path / 'muq')!r})\n"
+        f"loaded = build_encoder('muq', {{'path': {str(tmp_path / 'muq')!r}}})\n"
+        "loaded.encode(0.1 * torch.randn(1, 24000), torch.tensor([24000]))\n"
+    )
+    run = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", script], capture_output=True,
+                         text=True, cwd=str(Path(__file__).resolve().parent.parent))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "FutureWarning" not in run.stderr
+
+
+@pytest.mark.parametrize("seconds", [10.0, 3.3])
+def test_fused_attention_equals_the_eager_forward_muq_ran_with(encoder, seconds):
+    """The conformer's attention runs through torch's fused kernel; all 13 hidden states stay
+    within 1e-4 of transformers' eager attention, the numerics MuQ was released with."""
+    x = audio(seconds, seed=21)[None]
+    lengths = torch.tensor([x.shape[1]])
+    config = encoder.muq.model.conformer.config
+    assert config._attn_implementation == "sdpa"
+    fused = encoder.encode(x, lengths).frames
+    config._attn_implementation = "eager"
+    try:
+        eager = encoder.encode(x, lengths).frames
+    finally:
+        config._attn_implementation = "sdpa"
+    torch.testing.assert_close(fused, eager, atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+def test_full_size_fused_attention_equals_the_eager_forward():
+    test_fused_attention_equals_the_eager_forward_muq_ran_with(MuQEncoder.random().freeze(), 10.0)

@@ -171,3 +171,41 @@ def test_loading_prints_no_progress_bar_and_leaves_the_setting_alone(saved, capf
     build_encoder("wavlm", {"path": str(saved[0])})
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()
+
+
+def package_forward(encoder, x: torch.Tensor) -> torch.Tensor:
+    """All 13 hidden states exactly as transformers' own WavLMModel computes them."""
+    from transformers import WavLMModel
+
+    package = WavLMModel(encoder.model.config).eval()
+    package.load_state_dict(encoder.model.state_dict())
+    with torch.no_grad():
+        return torch.stack(package(x, output_hidden_states=True).hidden_states, dim=1)
+
+
+@pytest.mark.parametrize("seconds", [10.0, 3.7])
+def test_fused_attention_equals_the_package_forward(encoder, seconds):
+    """The encoder routes attention through torch's fused kernel; every hidden state stays
+    within 1e-4 of transformers' own forward (which computes and averages the weights)."""
+    x = audio(seconds, seed=11)[None]
+    ours = encoder.encode(x, torch.tensor([x.shape[1]])).frames
+    theirs = package_forward(encoder, x)
+    assert ours.shape == theirs.shape
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
+
+
+def test_fused_attention_never_takes_the_unfused_path(encoder, monkeypatch):
+    def unfused(*args, **kwargs):
+        raise AssertionError("F.multi_head_attention_forward was called")
+
+    monkeypatch.setattr(torch.nn.functional, "multi_head_attention_forward", unfused)
+    out = encoder.encode(audio(1.0)[None], torch.tensor([SR]))
+    assert out.frames.shape[1] == TINY_WAVLM["num_hidden_layers"] + 1
+
+
+@pytest.mark.slow
+def test_full_size_fused_attention_equals_the_package_forward():
+    enc = WavLMEncoder.random().freeze()
+    x = audio(10.0, seed=12)[None]
+    torch.testing.assert_close(enc.encode(x, torch.tensor([x.shape[1]])).frames, package_forward(enc, x),
+                               atol=1e-4, rtol=0)

@@ -98,3 +98,76 @@ def test_full_size_random_trienc():
     t = np.arange(16000) / 16000
     prediction = model.predict((16000, (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)))
     assert prediction.model_note == RANDOM_NOTE and len(prediction.members) == 8
+
+
+def mixed_lengths(clips, seconds=(2.0, 10.0, 13.5, 30.0, 10.0, 7.25)) -> list:
+    """Real recordings tiled or cut to lengths that give full windows, tails and short clips."""
+    from mmmos_core.model.audio import Audio
+
+    out = []
+    for i, s in enumerate(seconds):
+        audio = load_audio(clips[i % len(clips)])
+        n = int(s * audio.sample_rate)
+        samples = np.tile(audio.samples, int(np.ceil(n / len(audio.samples))))[:n]
+        out.append(Audio(samples, audio.sample_rate, f"mixed_{i}"))
+    return out
+
+
+def test_clips_batched_through_the_encoders_score_as_one_at_a_time(tiny, clips):
+    """Windows of several clips sharing forwards must not change any clip's features or scores."""
+    from mmmos_core.model.cache import EmbeddingCache
+    from mmmos_core.model.features import encode_windows_of
+
+    _, model = tiny
+    audios = mixed_lengths(clips)
+    settings = model.config.windows
+    for name, encoder in model.encoders.items():
+        together = encode_windows_of(encoder, audios, settings, max_batch=4)
+        for audio, batched in zip(audios, together):
+            alone = encode_windows_of(encoder, [audio], settings, max_batch=1)[0]
+            assert batched.pooled.shape[0] == alone.pooled.shape[0] == len(batched.weights)
+            for field in ("pooled", "sequence"):
+                np.testing.assert_allclose(getattr(batched, field).numpy(), getattr(alone, field).numpy(),
+                                           atol=1e-4, err_msg=f"{name} {field} of {audio.source}")
+            assert np.array_equal(batched.sequence_mask.numpy(), alone.sequence_mask.numpy())
+
+    model.cache = EmbeddingCache(max_items=0)
+    single = [model.predict_audio([a])[0] for a in audios]
+    model.windows_per_forward = 4
+    try:
+        batched = model.predict_audio(audios)
+    finally:
+        del model.windows_per_forward
+    for one, many in zip(single, batched):
+        for a in AXES:
+            assert abs(one.scores[a] - many.scores[a]) < 1e-4
+
+
+def test_autocast_runs_the_encoders_in_bf16_and_stays_near_fp32(tiny, clips):
+    """The mixed-precision option is device-agnostic: on a CPU it runs the same code path a
+    GPU would (bf16 autocast), its scores stay near fp32, and switching it off restores fp32."""
+    import torch
+
+    from mmmos_core.encoders.checkpoints import set_autocast
+
+    _, model = tiny
+    clip = next(c for c in clips if c.name.startswith("speech_"))
+    reference = scores(model, clip)
+    seen = []
+    hook = model.encoders["wavlm"].model.encoder.layers[0].feed_forward.output_dense.register_forward_hook(
+        lambda module, args, out: seen.append(out.dtype))
+    fp32_id = model.encoders["wavlm"].cache_id
+    try:
+        set_autocast(model.encoders.values(), "bf16")
+        assert model.encoders["wavlm"].cache_id != fp32_id  # cached fp32 features cannot answer for bf16
+        mixed = scores(model, clip)
+        set_autocast(model.encoders.values(), None)
+        restored = scores(model, clip)
+    finally:
+        hook.remove()
+        set_autocast(model.encoders.values(), None)
+    assert seen and set(seen) == {torch.bfloat16}
+    assert np.abs(mixed - reference).max() < 0.25  # bf16 keeps ~3 significant digits
+    np.testing.assert_array_equal(restored, reference)
+    with pytest.raises(ValueError, match="fp32, fp16 or bf16"):
+        set_autocast(model.encoders.values(), "int8")

@@ -30,9 +30,10 @@ def cmd_bench(args) -> int:
     from mmmos_core.bench import main_json, run_bench
 
     if args.json:
-        print(main_json(args.model, args.runs, args.device, args.engine))
+        print(main_json(args.model, args.runs, args.device, args.engine, args.corpus_clips, args.autocast))
     else:
-        for k, v in run_bench(args.model, args.runs, args.device).items():
+        for k, v in run_bench(args.model, args.runs, args.device, corpus_clips=args.corpus_clips,
+                              autocast=args.autocast).items():
             print(f"{k:>24}: {v}")
     return 0
 
@@ -83,6 +84,10 @@ def add_parsers(sub) -> None:
     be.add_argument("--runs", type=int, default=5)
     be.add_argument("--device", default=None)
     be.add_argument("--engine", choices=["local", "ray"], default="local")
+    be.add_argument("--corpus-clips", type=int, default=32,
+                    help="mixed-length clips (2-30 s) for clips_per_min_single/_batched; 0 skips")
+    be.add_argument("--autocast", choices=["fp16", "bf16"], default=None,
+                    help="also time the encoders under autocast and report the score change from fp32")
     be.set_defaults(func=cmd_bench)
 
     inf = sub.add_parser("info", help="describe a model")

@@ -9,6 +9,7 @@ the `ModelLoadError` names the checkpoint and the one command that fetches it.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import hashlib
 import json
@@ -18,7 +19,7 @@ import shutil
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 
@@ -117,6 +118,17 @@ def find_weights(source: WeightsSource, explicit: str | None, model_dir: Path | 
     raise ModelLoadError(f"{source.label} weights ({name}) are missing; looked in: {'; '.join(looked)}. "
                          f"Where a network exists, fetch them with: `{source.fetch_hint()}` "
                          "(or point the encoder config's 'path' at a copy, or set MMMOS_HOME)")
+
+
+def missing_in_folder(path: Path, required: tuple[str, ...], one_of: tuple[str, ...] = ()) -> list[str]:
+    """What a checkpoint folder lacks: each of ``required``, and at least one of ``one_of``."""
+    wanted = [*required, *([" or ".join(one_of)] if one_of else [])]
+    if not path.is_dir():
+        return [f"a folder with {' and '.join(wanted)}"]
+    missing = [f for f in required if not (path / f).exists()]
+    if one_of and not any((path / f).exists() for f in one_of):
+        missing.append(" or ".join(one_of))
+    return missing
 
 
 def weights_fingerprint(path: Path) -> str:
@@ -241,29 +253,100 @@ def release_freed_heap() -> None:
 class PretrainedEncoder(Encoder):
     """An encoder built from a published checkpoint that `find_weights` located.
 
-    Subclasses set ``settings`` (their JSON config), ``resolved`` (the checkpoint found, or
-    None for random weights) and ``weights_id`` (a fingerprint of that checkpoint), and
-    implement ``_forward``: unpadded audio ``[b, n]`` -> frames ``[b, L, t, D]``.
+    Subclasses set ``source`` (where the checkpoint is published), ``default_arch`` and the
+    files a checkpoint folder holds, and implement ``load`` (a located checkpoint ->
+    encoder), ``build_random`` (the architecture with random weights) and ``_forward``:
+    unpadded audio ``[b, n]`` -> frames ``[b, L, t, D]``. Every instance keeps
+    ``settings`` (its JSON config), ``resolved`` (the checkpoint found, or None for random
+    weights) and ``weights_id`` (a fingerprint of that checkpoint).
     """
 
-    settings: dict
-    resolved: Path | None = None
-    weights_id: str = ""
-    # On a CPU a batch of windows runs little faster than the same windows one by one,
-    # while every window in a batch adds its own front-end activations (about 150 MB per
-    # 10 s window for WavLM's and MuQ's first conv layers): one window per forward keeps
-    # the peak memory of a long clip that of a 10 s one.
+    source: ClassVar[WeightsSource]
+    default_arch: ClassVar[dict[str, Any]] = {}  # the published architecture, for `random`
+    required_files: ClassVar[tuple[str, ...]] = ()  # a checkpoint folder holds all of these
+    weight_files: ClassVar[tuple[str, ...]] = ()  # and at least one of these
+    # Every window in a batch adds its own front-end activations (about 150 MB per 10 s
+    # window for WavLM's and MuQ's first conv layers): by default one window per forward
+    # on a CPU keeps the peak memory of a long clip that of a 10 s one. Corpus scoring
+    # asks for more (`encode_windows_of(max_batch=...)`) where throughput matters more.
     cpu_max_batch: ClassVar[int | None] = 1
+    # torch.float16 / torch.bfloat16 runs the forward under autocast (`set_autocast`); None: fp32.
+    autocast_dtype: torch.dtype | None = None
 
+    def __init__(self, settings: dict[str, Any], weights_id: str = "", resolved: Path | None = None):
+        super().__init__()
+        self.settings = settings
+        self.weights_id = weights_id
+        self.resolved = resolved
+
+    # ---- construction ----------------------------------------------------------------
+    @classmethod
+    def missing_files(cls, path: Path) -> list[str]:
+        """What a candidate checkpoint lacks (empty when usable); by default a folder check."""
+        return missing_in_folder(path, cls.required_files, cls.weight_files)
+
+    @classmethod
+    def load(cls, found: Path, settings: dict[str, Any]) -> "PretrainedEncoder":
+        raise NotImplementedError
+
+    @classmethod
+    def build_random(cls, arch: dict[str, Any], settings: dict[str, Any]) -> "PretrainedEncoder":
+        """The encoder of architecture ``arch``, initialised from torch's generator as it stands."""
+        raise NotImplementedError
+
+    @classmethod
+    def random(cls, arch: dict[str, Any] | None = None, seed: int = 0) -> "PretrainedEncoder":
+        """Architecture-true encoder with random weights (benchmarks and tests only)."""
+        arch = json.loads(json.dumps(cls.default_arch if arch is None else arch))  # callers keep theirs
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return cls.build_random(arch, {"init": "random", "seed": seed, "arch": arch})
+
+    @classmethod
+    def random_from_settings(cls, settings: dict[str, Any]) -> "PretrainedEncoder":
+        return cls.random(settings.get("arch"), seed=int(settings.get("seed", 0)))
+
+    @classmethod
+    def source_for(cls, settings: dict[str, Any]) -> WeightsSource:
+        """The published checkpoint, or another hub repo of the same format named by ``repo``."""
+        repo = settings.get("repo")
+        if not repo or repo == cls.source.hub_repo:
+            return cls.source
+        return dataclasses.replace(cls.source, label=f"{cls.source.label} ({repo})",
+                                   local_name=repo.replace("/", "--"), hub_repo=repo)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], model_dir: Path | None = None) -> "PretrainedEncoder":
+        settings = {k: v for k, v in config.items() if k != "license"}  # the licence is stated, not a setting
+        if settings.get("init") == "random":
+            return cls.random_from_settings(settings)
+        if not settings.get("path") and cls.source.hub_repo:
+            settings.setdefault("repo", cls.source.hub_repo)
+        found = find_weights(cls.source_for(settings), settings.get("path"), model_dir, cls.missing_files)
+        return cls.load(found, settings)
+
+    def config(self) -> dict[str, Any]:
+        return {**self.settings, "license": self.source.license}
+
+    def describe(self) -> dict[str, Any]:
+        weights = (self.settings.get("init") or self.settings.get("path") or self.settings.get("repo")
+                   or self.source.local_name)
+        return {**super().describe(), "weights": weights, "license": self.source.license}
+
+    # ---- inference -------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     @torch.no_grad()  # not inference_mode: callers may feed these frames to trainable heads
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        on_cpu = waveforms.device.type == "cpu"
-        out = encode_at_real_length(waveforms.float(), lengths, self._forward, self.sample_rate, self.frame_rate,
-                                    max_batch=self.cpu_max_batch if on_cpu else None)
-        if on_cpu:
+        forward = self._forward
+        if self.autocast_dtype is not None:
+            def forward(x: torch.Tensor) -> torch.Tensor:
+                # mixed precision inside the encoder only: what leaves it, and everything after, is fp32
+                with torch.autocast(x.device.type, dtype=self.autocast_dtype):
+                    return self._forward(x).float()
+        out = encode_at_real_length(waveforms.float(), lengths, forward, self.sample_rate, self.frame_rate)
+        if waveforms.device.type == "cpu":
             release_freed_heap()
         return out
 
@@ -276,4 +359,19 @@ class PretrainedEncoder(Encoder):
     @property
     def cache_id(self) -> str:
         base = super().cache_id
-        return f"{base}-{self.weights_id}" if self.weights_id else base
+        base = f"{base}-{self.weights_id}" if self.weights_id else base
+        # autocast changes the frames; cached fp32 features must not answer for it, nor the reverse
+        return f"{base}-{str(self.autocast_dtype).removeprefix('torch.')}" if self.autocast_dtype else base
+
+
+AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def set_autocast(encoders, precision: str | None) -> None:
+    """Run every pretrained encoder among ``encoders`` under autocast at ``precision``
+    ("fp16", "bf16"; None or "fp32": off). Others (the weight-free ones) stay fp32."""
+    if precision not in (None, "fp32", *AUTOCAST_DTYPES):
+        raise ValueError(f"precision must be fp32, fp16 or bf16, not {precision!r}")
+    for encoder in encoders:
+        if isinstance(encoder, PretrainedEncoder):
+            encoder.autocast_dtype = AUTOCAST_DTYPES.get(precision or "fp32")

@@ -28,12 +28,7 @@ from torch import nn
 
 from mmmos_core.errors import ModelLoadError
 
-from .checkpoints import (
-    PretrainedEncoder,
-    WeightsSource,
-    find_weights,
-    weights_fingerprint,
-)
+from .checkpoints import PretrainedEncoder, WeightsSource, weights_fingerprint
 
 OFFICIAL_NAME = "m2d_clap_vit_base-80x1001p16x16-240128_AS-FT_enconly"
 LICENSE = "NTT licence for non-commercial testing and evaluation (LICENSE.pdf in nttcslab/m2d)"
@@ -162,22 +157,14 @@ def _weights_file(path: Path) -> Path | None:
     return files[0] if len(files) == 1 else None
 
 
-def _missing_files(path: Path) -> list[str]:
-    if path.is_dir() and len(list(path.glob("*.pth"))) > 1:
-        return ["a single .pth file (found several: point 'path' at one)"]
-    return [] if _weights_file(path) is not None else ["a .pth weights file"]
-
-
 class M2DEncoder(PretrainedEncoder):
     kind = "m2d"
+    source = SOURCE
 
     def __init__(self, backbone: M2DBackbone, sample_rate: int, settings: dict[str, Any], weights_id: str = "",
                  resolved: Path | None = None):
-        super().__init__()
+        super().__init__(settings, weights_id, resolved)
         self.backbone = backbone
-        self.settings = settings
-        self.weights_id = weights_id
-        self.resolved = resolved
         front = FRONT_ENDS.get(sample_rate)
         if front is None:
             raise ModelLoadError(f"M2D at {sample_rate} Hz is not supported (known: {sorted(FRONT_ENDS)})")
@@ -192,12 +179,17 @@ class M2DEncoder(PretrainedEncoder):
 
     # ---- construction ----------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: dict[str, Any], model_dir: Path | None = None) -> "M2DEncoder":
-        settings = {k: v for k, v in config.items() if k != "license"}
-        if settings.get("init") == "random":
-            return cls.random(settings.get("name", OFFICIAL_NAME), settings.get("arch"),
-                              seed=int(settings.get("seed", 0)))
-        found = find_weights(SOURCE, settings.get("path"), model_dir, _missing_files)
+    def missing_files(cls, path: Path) -> list[str]:
+        if path.is_dir() and len(list(path.glob("*.pth"))) > 1:
+            return ["a single .pth file (found several: point 'path' at one)"]
+        return [] if _weights_file(path) is not None else ["a .pth weights file"]
+
+    @classmethod
+    def random_from_settings(cls, settings: dict[str, Any]) -> "M2DEncoder":
+        return cls.random(settings.get("name", OFFICIAL_NAME), settings.get("arch"), seed=int(settings.get("seed", 0)))
+
+    @classmethod
+    def load(cls, found: Path, settings: dict[str, Any]) -> "M2DEncoder":
         weights = _weights_file(found)
         input_size, patch, sample_rate = parse_name(weights.parent.name)
         arch = {**VIT_BASE, **(settings.get("arch") or {})}
@@ -236,9 +228,6 @@ class M2DEncoder(PretrainedEncoder):
             backbone = M2DBackbone(input_size, patch, **arch)
         return cls(backbone, sample_rate, {"init": "random", "seed": seed, "name": name, "arch": arch})
 
-    def config(self) -> dict[str, Any]:
-        return {**self.settings, "license": LICENSE}
-
     # ---- inference -------------------------------------------------------------------
     def normalised_log_mel(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self.backbone.norm_stats[0], self.backbone.norm_stats[1]
@@ -256,10 +245,6 @@ class M2DEncoder(PretrainedEncoder):
             lms = nn.functional.pad(lms, (0, pad))
         chunks = [self.backbone.encode_chunk(lms[..., i:i + unit]) for i in range(0, total, unit)]
         return torch.cat(chunks, dim=1).unsqueeze(1)  # [B, 1, T, 3840]
-
-    def describe(self) -> dict[str, Any]:
-        weights = self.settings.get("init") or self.settings.get("path") or OFFICIAL_NAME
-        return {**super().describe(), "weights": weights, "license": LICENSE}
 
 
 def save_m2d_checkpoint(encoder: M2DEncoder, parent: Path, name: str = OFFICIAL_NAME,

@@ -29,13 +29,7 @@ import torch
 
 from mmmos_core.errors import ModelLoadError
 
-from .checkpoints import (
-    PretrainedEncoder,
-    SafetensorsReader,
-    WeightsSource,
-    find_weights,
-    weights_fingerprint,
-)
+from .checkpoints import PretrainedEncoder, SafetensorsReader, WeightsSource, weights_fingerprint
 
 LICENSE = "CC BY-NC 4.0 (MuQ weights: non-commercial use only)"
 SOURCE = WeightsSource(
@@ -69,14 +63,18 @@ LARGE_ARCH: dict[str, Any] = {
     },
 }
 
+
+
+def muq_arch(w2v2_overrides: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """MuQ-large's architecture with some fields changed (a deep copy: callers may edit it)."""
+    arch = json.loads(json.dumps(LARGE_ARCH))
+    arch.update(overrides)
+    arch["w2v2_config"].update(w2v2_overrides or {})
+    return arch
+
+
 # Config fields that describe a checkpoint file rather than the network.
 _CONFIG_METADATA = {"architectures", "model_type", "transformers_version", "torch_dtype", "dtype", "_name_or_path"}
-
-
-def _missing_files(path: Path) -> list[str]:
-    if not path.is_dir():
-        return ["a folder with config.json and model.safetensors"]
-    return [f for f in ("config.json", "model.safetensors") if not (path / f).exists()]
 
 
 def conformer_config(muq_config: dict[str, Any]):
@@ -88,8 +86,11 @@ def conformer_config(muq_config: dict[str, Any]):
     fields["num_hidden_layers"] = int(muq_config["encoder_depth"])
     fields["hidden_size"] = int(muq_config["encoder_dim"])
     cfg = Wav2Vec2ConformerConfig(**fields)
-    # MuQ ran with the eager attention of transformers 4.x; keep that numerics.
-    cfg._attn_implementation = "eager"
+    # MuQ ran with the eager attention of transformers 4.x (scores, softmax and weighted
+    # sum as three separate ops). Its rotary embedding is applied before the projections
+    # and no bias enters the scores, so torch's fused kernel computes the same thing in
+    # one pass; a test holds it within 1e-4 of the eager forward.
+    cfg._attn_implementation = "sdpa"
     return cfg
 
 
@@ -216,15 +217,15 @@ def save_muq_checkpoint(muq, config: dict[str, Any], folder: Path) -> Path:
 
 class MuQEncoder(PretrainedEncoder):
     kind = "muq"
+    source = SOURCE
+    default_arch = LARGE_ARCH
+    required_files = ("config.json", "model.safetensors")
 
     def __init__(self, muq, muq_config: dict[str, Any], settings: dict[str, Any], weights_id: str = "",
                  resolved: Path | None = None):
-        super().__init__()
+        super().__init__(settings, weights_id, resolved)
         self.muq = muq
         self.muq_config = muq_config
-        self.settings = settings
-        self.weights_id = weights_id
-        self.resolved = resolved
         inner = muq.model
         self.sample_rate = SAMPLE_RATE
         self.frame_rate = SAMPLE_RATE / (inner.hop_length * inner.n_fold)
@@ -233,32 +234,13 @@ class MuQEncoder(PretrainedEncoder):
 
     # ---- construction ----------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: dict[str, Any], model_dir: Path | None = None) -> "MuQEncoder":
-        settings = {k: v for k, v in config.items() if k != "license"}
-        if settings.get("init") == "random":
-            return cls.random(settings.get("arch"), seed=int(settings.get("seed", 0)))
-        if not settings.get("path"):
-            settings.setdefault("repo", SOURCE.hub_repo)
-        source = SOURCE if settings.get("repo", SOURCE.hub_repo) == SOURCE.hub_repo else dataclasses.replace(
-            SOURCE, label=f"MuQ ({settings['repo']})", local_name=settings["repo"].replace("/", "--"),
-            hub_repo=settings["repo"])
-        folder = find_weights(source, settings.get("path"), model_dir, _missing_files)
-        muq, muq_config, weights = load_muq(folder)
-        return cls(muq, muq_config, settings, weights_fingerprint(weights), folder)
+    def build_random(cls, arch: dict[str, Any], settings: dict[str, Any]) -> "MuQEncoder":
+        return cls(build_muq(arch), _muq_fields(arch), settings)
 
     @classmethod
-    def random(cls, arch: dict[str, Any] | None = None, seed: int = 0) -> "MuQEncoder":
-        """Architecture-true MuQ with random weights (benchmarks and tests only)."""
-        arch = json.loads(json.dumps(LARGE_ARCH if arch is None else arch))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            muq = build_muq(arch)
-        return cls(muq, _muq_fields(arch), {"init": "random", "seed": seed, "arch": arch})
-
-    def config(self) -> dict[str, Any]:
-        out = dict(self.settings)
-        out["license"] = LICENSE
-        return out
+    def load(cls, found: Path, settings: dict[str, Any]) -> "MuQEncoder":
+        muq, muq_config, weights = load_muq(found)
+        return cls(muq, muq_config, settings, weights_fingerprint(weights), found)
 
     # ---- inference -------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -282,7 +264,3 @@ class MuQEncoder(PretrainedEncoder):
                 h.remove()
         states.append(out.last_hidden_state)
         return torch.stack(states, dim=1)  # [b, 13, t, 1024]
-
-    def describe(self) -> dict[str, Any]:
-        weights = self.settings.get("init") or self.settings.get("path") or self.settings.get("repo")
-        return {**super().describe(), "weights": weights, "license": LICENSE}

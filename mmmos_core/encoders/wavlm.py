@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,7 @@ import torch
 
 from mmmos_core.errors import ModelLoadError
 
-from .checkpoints import (
-    PretrainedEncoder,
-    WeightsSource,
-    find_weights,
-    weights_fingerprint,
-)
+from .checkpoints import PretrainedEncoder, WeightsSource, weights_fingerprint
 
 SOURCE = WeightsSource(
     label="WavLM Base+",
@@ -47,13 +43,38 @@ BASE_PLUS_ARCH: dict[str, Any] = {
 _OLD_TO_NEW = {".weight_g": ".parametrizations.weight.original0", ".weight_v": ".parametrizations.weight.original1"}
 
 
-def _missing_files(path: Path) -> list[str]:
-    if not path.is_dir():
-        return ["a folder with config.json and model.safetensors or pytorch_model.bin"]
-    missing = [] if (path / "config.json").exists() else ["config.json"]
-    if not any((path / f).exists() for f in WEIGHT_FILES):
-        missing.append(" or ".join(WEIGHT_FILES))
-    return missing
+def fused_self_attention(attention, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None,
+                         gated_position_bias: torch.Tensor) -> tuple[torch.Tensor, None]:
+    """WavLMAttention's multi-head attention through torch's fused kernel.
+
+    transformers calls ``F.multi_head_attention_forward(..., need_weights=True)``, which
+    rules out the fused path: it materialises the scores with baddbmm, softmaxes them
+    apart, multiplies again and averages the weights over heads for a caller that never
+    reads them. Here the same projections, scaling (1/sqrt(head_dim)) and additive gated
+    position bias go through ``scaled_dot_product_attention``; no weights are returned.
+    A key padding mask (never passed here: every window is cropped to its real length)
+    falls back to the package's own path.
+    """
+    if attention_mask is not None:
+        return type(attention).torch_multi_head_self_attention(attention, hidden_states, attention_mask,
+                                                                gated_position_bias)
+    batch, length, dim = hidden_states.shape
+    heads = attention.num_heads
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.view(batch, length, heads, dim // heads).transpose(1, 2)
+
+    query, key, value = (split(p(hidden_states)) for p in (attention.q_proj, attention.k_proj, attention.v_proj))
+    bias = gated_position_bias.view(batch, heads, length, length).to(query.dtype)
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=bias)
+    return attention.out_proj(out.transpose(1, 2).reshape(batch, length, dim)), None
+
+
+def use_fused_attention(model) -> None:
+    """Route every attention layer of a transformers `WavLMModel` through `fused_self_attention`
+    (an attribute on each layer instance: the class and other models are untouched)."""
+    for layer in model.encoder.layers:
+        layer.attention.torch_multi_head_self_attention = types.MethodType(fused_self_attention, layer.attention)
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
@@ -114,15 +135,17 @@ def _load_pretrained(folder: Path):
 
 class WavLMEncoder(PretrainedEncoder):
     kind = "wavlm"
+    source = SOURCE
+    default_arch = BASE_PLUS_ARCH
+    required_files = ("config.json",)
+    weight_files = WEIGHT_FILES
 
     def __init__(self, model, settings: dict[str, Any], normalize: bool = False, weights_id: str = "",
                  resolved: Path | None = None):
-        super().__init__()
+        super().__init__(settings, weights_id, resolved)
+        use_fused_attention(model)
         self.model = model
-        self.settings = settings
         self.normalize = normalize
-        self.weights_id = weights_id
-        self.resolved = resolved
         cfg = model.config
         self.sample_rate = 16000
         self.frame_rate = self.sample_rate / math.prod(cfg.conv_stride)
@@ -131,35 +154,15 @@ class WavLMEncoder(PretrainedEncoder):
 
     # ---- construction ----------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: dict[str, Any], model_dir: Path | None = None) -> "WavLMEncoder":
-        settings = {k: v for k, v in config.items() if k != "license"}
-        if settings.get("init") == "random":
-            return cls.random(settings.get("arch"), seed=int(settings.get("seed", 0)))
-        if not settings.get("path"):
-            settings.setdefault("repo", SOURCE.hub_repo)
-        source = SOURCE if settings.get("repo", SOURCE.hub_repo) == SOURCE.hub_repo else WeightsSource(
-            label=f"WavLM ({settings['repo']})", local_name=settings["repo"].replace("/", "--"),
-            hub_repo=settings["repo"], hub_files=SOURCE.hub_files)
-        folder = find_weights(source, settings.get("path"), model_dir, _missing_files)
-        model, normalize, weights = _load_pretrained(folder)
-        return cls(model, settings, normalize, weights_fingerprint(weights), folder)
+    def load(cls, found: Path, settings: dict[str, Any]) -> "WavLMEncoder":
+        model, normalize, weights = _load_pretrained(found)
+        return cls(model, settings, normalize, weights_fingerprint(weights), found)
 
     @classmethod
-    def random(cls, arch: dict[str, Any] | None = None, seed: int = 0) -> "WavLMEncoder":
-        """Architecture-true WavLM with random weights (benchmarks and tests only)."""
+    def build_random(cls, arch: dict[str, Any], settings: dict[str, Any]) -> "WavLMEncoder":
         from transformers import WavLMConfig, WavLMModel
 
-        arch = dict(BASE_PLUS_ARCH if arch is None else arch)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = WavLMModel(WavLMConfig(**arch))
-        return cls(model, {"init": "random", "seed": seed, "arch": arch})
-
-    def config(self) -> dict[str, Any]:
-        out = dict(self.settings)
-        if out.get("init") != "random":
-            out["license"] = SOURCE.license
-        return out
+        return cls(WavLMModel(WavLMConfig(**arch)), settings)
 
     # ---- inference -------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,8 +170,3 @@ class WavLMEncoder(PretrainedEncoder):
             x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-7)
         out = self.model(x, output_hidden_states=True)
         return torch.stack(out.hidden_states, dim=1)  # [b, 13, t, 768]
-
-
-    def describe(self) -> dict[str, Any]:
-        weights = self.settings.get("init") or self.settings.get("path") or self.settings.get("repo")
-        return {**super().describe(), "weights": weights, "license": SOURCE.license}

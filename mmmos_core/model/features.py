@@ -51,41 +51,81 @@ class ClipFeatures:
         return int(self.weights.shape[0])
 
 
-@torch.inference_mode()
-def encode_windows(encoder: Encoder, audio: Audio, settings: WindowSettings,
-                   max_batch: int = 8) -> EncodedWindows:
+def _device_of(encoder: Encoder) -> torch.device:
     device = next((p.device for p in encoder.parameters()), None)
-    device = device or next((b.device for b in encoder.buffers()), torch.device("cpu"))
-    spans = window_spans(audio.duration_s, settings.window_s, settings.hop_s)
-    windows = cut_windows(audio.resampled(encoder.sample_rate), encoder.sample_rate, spans, settings.window_s)
-    if device.type == "cpu" and encoder.cpu_max_batch:
-        # the encoder runs them one by one anyway; so its frames and their pooling temporaries are per window
-        max_batch = min(max_batch, encoder.cpu_max_batch)
-    pooled, sequence, seq_mask = [], [], []
-    for i in range(0, windows.samples.shape[0], max_batch):
-        x = windows.samples[i:i + max_batch].to(device)
-        lengths = windows.lengths[i:i + max_batch].to(device)
-        out = encoder.encode(x, lengths)
+    return device or next((b.device for b in encoder.buffers()), torch.device("cpu"))
+
+
+@torch.inference_mode()
+def encode_windows_of(encoder: Encoder, audios: list[Audio], settings: WindowSettings,
+                      max_batch: int | None = None) -> list[EncodedWindows]:
+    """Each clip's windows through ``encoder``, windows of several clips sharing forwards.
+
+    ``max_batch``: most windows per forward. None takes the encoder's own CPU cap (one
+    window at a time for the pretrained encoders, which keeps a server's peak memory at
+    that of one window) or 8 on an accelerator. Windows go longest first, so every full
+    window of every clip lands in the same forwards; the encoder crops each window to
+    its real length, so a window's features are the same whatever shares its batch.
+    """
+    device = _device_of(encoder)
+    if max_batch is None:
+        max_batch = (encoder.cpu_max_batch or 8) if device.type == "cpu" else 8
+    spans, cut = [], []
+    for audio in audios:
+        spans.append(window_spans(audio.duration_s, settings.window_s, settings.hop_s))
+        cut.append(cut_windows(audio.resampled(encoder.sample_rate), encoder.sample_rate, spans[-1],
+                               settings.window_s))
+    samples = torch.cat([w.samples for w in cut])
+    lengths = torch.cat([w.lengths for w in cut])
+    order = sorted(range(len(lengths)), key=lambda i: -int(lengths[i]))
+    pooled: list[torch.Tensor | None] = [None] * len(order)
+    sequence: list[torch.Tensor | None] = [None] * len(order)
+    seq_mask: list[torch.Tensor | None] = [None] * len(order)
+    for start in range(0, len(order), max_batch):
+        part = order[start:start + max_batch]
+        out = encoder.encode(samples[part].to(device), lengths[part].to(device))
         frames = out.frames.float()
-        pooled.append(masked_mean(frames, out.mask).cpu())
         seq, m = bin_frames(frames, out.mask, encoder.frame_rate, settings.bin_s, settings.num_bins)
-        sequence.append(seq.cpu())
-        seq_mask.append(m.cpu())
-    weights = torch.tensor([end - start for start, end in spans], dtype=torch.float64)
-    return EncodedWindows(torch.cat(pooled), torch.cat(sequence), torch.cat(seq_mask), weights)
+        for row, (p, q, mm) in zip(part, zip(masked_mean(frames, out.mask).cpu(), seq.cpu(), m.cpu())):
+            pooled[row], sequence[row], seq_mask[row] = p, q, mm
+        del out, frames, seq
+    encoded, first = [], 0
+    for clip_spans in spans:
+        rows = range(first, first + len(clip_spans))
+        first += len(clip_spans)
+        weights = torch.tensor([end - begin for begin, end in clip_spans], dtype=torch.float64)
+        encoded.append(EncodedWindows(torch.stack([pooled[r] for r in rows]), torch.stack([sequence[r] for r in rows]),
+                                      torch.stack([seq_mask[r] for r in rows]), weights))
+    return encoded
+
+
+def encode_windows(encoder: Encoder, audio: Audio, settings: WindowSettings,
+                   max_batch: int | None = None) -> EncodedWindows:
+    return encode_windows_of(encoder, [audio], settings, max_batch)[0]
+
+
+def extract_features_many(encoders: dict[str, Encoder], audios: list[Audio], settings: WindowSettings,
+                          cache: EmbeddingCache | None = None, max_batch: int | None = None) -> list[ClipFeatures]:
+    """`extract_features` for several clips at once: what the cache lacks is encoded in shared forwards."""
+    hashes = [a.content_hash() if cache is not None else "" for a in audios]
+    by_encoder: list[dict[str, EncodedWindows]] = [{} for _ in audios]
+    for name, encoder in encoders.items():
+        keys = [(h, f"{encoder.cache_id}-{settings.key()}") for h in hashes]
+        todo = []
+        for i, key in enumerate(keys):
+            hit = cache.get(key) if cache is not None else None
+            if hit is None:
+                todo.append(i)
+            else:
+                by_encoder[i][name] = hit
+        if todo:
+            for i, encoded in zip(todo, encode_windows_of(encoder, [audios[i] for i in todo], settings, max_batch)):
+                by_encoder[i][name] = encoded
+                if cache is not None:
+                    cache.put(keys[i], encoded)
+    return [ClipFeatures(clip, next(iter(clip.values())).weights) for clip in by_encoder]
 
 
 def extract_features(encoders: dict[str, Encoder], audio: Audio, settings: WindowSettings,
                      cache: EmbeddingCache | None = None) -> ClipFeatures:
-    by_encoder = {}
-    audio_hash = audio.content_hash() if cache is not None else ""
-    for name, encoder in encoders.items():
-        key = (audio_hash, f"{encoder.cache_id}-{settings.key()}")
-        encoded = cache.get(key) if cache is not None else None
-        if encoded is None:
-            encoded = encode_windows(encoder, audio, settings)
-            if cache is not None:
-                cache.put(key, encoded)
-        by_encoder[name] = encoded
-    first = next(iter(by_encoder.values()))
-    return ClipFeatures(by_encoder, first.weights)
+    return extract_features_many(encoders, [audio], settings, cache)[0]

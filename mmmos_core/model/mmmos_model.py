@@ -25,7 +25,7 @@ from mmmos_core.tables import read_records
 
 from .audio import DEFAULT_MAX_DURATION_S, Audio, AudioLike, load_audio
 from .cache import EmbeddingCache
-from .features import ClipFeatures, WindowSettings, extract_features
+from .features import ClipFeatures, WindowSettings, extract_features, extract_features_many
 from .member import FeatureBatch, Member, MemberConfig
 from .results import Prediction
 from .timeline import attach_windows
@@ -69,6 +69,10 @@ class ModelConfig:
 
 
 class MMMOSModel(nn.Module):
+    # Windows per encoder forward when several clips are scored together (None: each
+    # encoder's default, one window at a time for the pretrained ones on a CPU).
+    windows_per_forward: int | None = None
+
     def __init__(self, config: ModelConfig, encoders: dict[str, Encoder], members: list[Member],
                  cache: EmbeddingCache | None = None):
         super().__init__()
@@ -200,7 +204,10 @@ class MMMOSModel(nn.Module):
         return self.predict_audio([audio], timeline=timeline)[0]
 
     def predict_audio(self, audios: list[Audio], timeline: bool = False) -> list[Prediction]:
-        return self.predict_features(audios, [self.features(a) for a in audios], timeline=timeline)
+        # Windows of several clips may share encoder forwards (`windows_per_forward`).
+        clips = extract_features_many(dict(self.encoders.items()), audios, self.config.windows, self.cache,
+                                      self.windows_per_forward)
+        return self.predict_features(audios, clips, timeline=timeline)
 
     def predict_features(self, audios: list[Audio], clips: list[ClipFeatures],
                          timeline: bool = False) -> list[Prediction]:

@@ -21,8 +21,8 @@ import torch
 
 from mmmos_core.encoders import Encoder, build_encoder
 from mmmos_core.encoders.m2d import OFFICIAL_NAME, M2DEncoder, save_m2d_checkpoint
-from mmmos_core.encoders.muq import MuQEncoder, save_muq_checkpoint
-from mmmos_core.encoders.wavlm import WavLMEncoder
+from mmmos_core.encoders.muq import MuQEncoder, muq_arch, save_muq_checkpoint
+from mmmos_core.encoders.wavlm import BASE_PLUS_ARCH, WavLMEncoder
 
 from .member import MemberConfig
 from .mmmos_model import MMMOSModel, ModelConfig, build_model
@@ -39,24 +39,14 @@ LOSSES = ("utmos", "contrastive", "dcq", "ccc")
 # (group-norm CNN + gated relative attention; mel + conv subsampling + rotary conformer;
 # 80x1001 input with 16x16 patches) is kept, only widths and depths shrink.
 TINY_WAVLM = {
-    "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
-    "hidden_act": "gelu", "layer_norm_eps": 1e-5, "feat_extract_norm": "group", "feat_extract_activation": "gelu",
-    "conv_dim": [16] * 7, "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "conv_stride": [5, 2, 2, 2, 2, 2, 2],
-    "conv_bias": False, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
-    "num_buckets": 32, "max_bucket_distance": 80, "do_stable_layer_norm": False,
+    **BASE_PLUS_ARCH, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
+    "conv_dim": [16] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
+    "num_buckets": 32, "max_bucket_distance": 80,
 }
-TINY_MUQ = {
-    "label_rate": 25, "num_codebooks": 1, "codebook_dim": 16, "codebook_size": 64,
-    "features": ["melspec_2048"], "hop_length": 240, "n_mels": 128, "conv_dim": 8,
-    "encoder_dim": 32, "encoder_depth": 2,
-    "stat": {"melspec_2048_mean": 6.768444971712967, "melspec_2048_std": 18.417922652295623},
-    "w2v2_config": {
-        "hidden_act": "swish", "num_attention_heads": 4, "intermediate_size": 64,
-        "conv_depthwise_kernel_size": 5, "position_embeddings_type": "rotary", "rotary_embedding_base": 10000,
-        "layer_norm_eps": 1e-5, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
-        "max_source_positions": 5000, "feat_extract_activation": "gelu",
-    },
-}
+TINY_MUQ = muq_arch(
+    {"num_attention_heads": 4, "intermediate_size": 64, "conv_depthwise_kernel_size": 5,
+     "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4},
+    codebook_size=64, conv_dim=8, encoder_dim=32, encoder_depth=2)
 TINY_M2D = {"embed_dim": 32, "depth": 2, "num_heads": 2, "mlp_ratio": 2.0}
 TINY_M2D_NAME = "m2d_clap_vit_tiny-80x1001p16x16-test_enconly"
 
