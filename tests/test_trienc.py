@@ -131,13 +131,14 @@ def test_clips_batched_through_the_encoders_score_as_one_at_a_time(tiny, clips):
                                            atol=1e-4, err_msg=f"{name} {field} of {audio.source}")
             assert np.array_equal(batched.sequence_mask.numpy(), alone.sequence_mask.numpy())
 
-    model.cache = EmbeddingCache(max_items=0)
-    single = [model.predict_audio([a])[0] for a in audios]
-    model.windows_per_forward = 4
+    cache, model.cache = model.cache, EmbeddingCache(max_items=0)  # the module's model is shared: restore it
     try:
+        single = [model.predict_audio([a])[0] for a in audios]
+        model.windows_per_forward = 4
         batched = model.predict_audio(audios)
     finally:
-        del model.windows_per_forward
+        model.__dict__.pop("windows_per_forward", None)
+        model.cache = cache
     for one, many in zip(single, batched):
         for a in AXES:
             assert abs(one.scores[a] - many.scores[a]) < 1e-4
