@@ -113,8 +113,15 @@ def matmul_gflops(shape: tuple[int, int, int], device: torch.device | str = "cpu
 
 def arithmetic_floor(encoders: dict[str, Encoder], device: torch.device | str = "cpu",
                      seconds: float = 10.0) -> dict[str, object]:
-    """Bench keys: ``gemm_gflops``, ``floor_s`` and their per-encoder parts, for one window."""
+    """Bench keys: ``gemm_gflops``, ``floor_s`` and their per-encoder parts, for one window.
+
+    Only encoders that multiply matrices have a matmul floor: one that runs on FFTs and
+    statistics (the lite model's acoustic encoder) would get a meaningless one, so it is
+    left out, and a model of such encoders alone gets no floor keys at all."""
     counted = {name: count_encoder_flops(enc, seconds, device) for name, enc in encoders.items()}
+    counted = {name: c for name, c in counted.items() if c.gemm_shape != (1, 1, 1)}
+    if not counted:
+        return {}
     rates = {name: matmul_gflops(c.gemm_shape, device) for name, c in counted.items()}
     floors = {name: c.flops / 1e9 / rates[name] for name, c in counted.items()}
     total_gflop = sum(c.flops for c in counted.values()) / 1e9

@@ -251,9 +251,10 @@ def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_sta
         "clip_s": PROBE_S,
     }
     floor = arithmetic_floor(dict(model.encoders.items()), model.device)
-    result["latency_over_floor"] = float(f"{latency / max(floor['floor_s'], 1e-12):.5g}")
-    result["encoders_over_floor"] = float(f"{sum(enc.values()) / max(floor['floor_s'], 1e-12):.5g}")
-    result.update(floor)
+    if floor:  # encoders that multiply matrices
+        result["latency_over_floor"] = float(f"{latency / max(floor['floor_s'], 1e-12):.5g}")
+        result["encoders_over_floor"] = float(f"{sum(enc.values()) / max(floor['floor_s'], 1e-12):.5g}")
+        result.update(floor)
     if corpus_clips:
         result.update(corpus_throughput(model, corpus_clips))
     if autocast:

@@ -48,11 +48,15 @@ def test_corpus_lengths_span_short_clips_to_three_windows():
     assert corpus_lengths(32) == lengths  # same clips in every run
 
 
-def test_bench_reports_floor_throughput_and_memory_keys(logmel_model_dir):
-    result = run_bench(str(logmel_model_dir), runs=1, with_cold_start=False, corpus_clips=4)
+def test_bench_reports_floor_throughput_and_memory_keys(tmp_path):
+    from mmmos_core.model.trienc import build_trienc_dir
+
+    build_trienc_dir(tmp_path / "tiny", members=2)  # the real encoders' architectures, tiny: they multiply matrices
+    result = run_bench(str(tmp_path / "tiny"), runs=1, with_cold_start=False, corpus_clips=4)
     for key in ("latency_s", "gemm_gflops", "floor_s", "latency_over_floor", "ensemble_ratio_8v1",
                 "clips_per_min_single", "clips_per_min_batched", "batched_max_abs_score_diff"):
         assert key in result, key
+    assert set(result["floor_s_by_encoder"]) == {"wavlm", "muq", "m2d"}
     assert result["latency_over_floor"] == pytest.approx(result["latency_s"] / result["floor_s"], rel=1e-2)
     assert result["batched_max_abs_score_diff"] <= 1e-4
     assert result["clips_per_min_single"] > 0 and result["clips_per_min_batched"] > 0
@@ -67,3 +71,10 @@ def test_encoder_code_names_no_device_literally():
     offenders = [f"{f.name}:{i}" for f in files for i, line in enumerate(f.read_text().splitlines(), 1)
                  if re.search(r"\.cuda\(|device=['\"]cuda", line)]
     assert offenders == []
+
+
+def test_an_encoder_without_matrix_products_gets_no_floor():
+    """The lite model's acoustic encoder runs on FFTs and statistics: a matmul floor would mean nothing."""
+    from mmmos_core.encoders import build_encoder
+
+    assert arithmetic_floor({"acoustic": build_encoder("acoustic")}) == {}
