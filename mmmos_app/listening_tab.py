@@ -22,8 +22,10 @@ class ListeningTab(ListeningDesigns):
         """Start or resume a rating session; returns the session id and the next clip to rate."""
         try:
             return self.sessions.start(rater_id, playlist or None).status()
+        except RatingsStoreError as exc:  # the store's own message names a server path: raters get theirs
+            raise gr.Error(exc.for_rater, title="Cannot start the session", print_exception=False) from None
         except MMMOSError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(str(exc), title="Cannot start the session", print_exception=False) from None
 
     def api_rate(self, session_id: str, clip_id: str, pq: int, pc: int, ce: int, cu: int,
                  comment: str = "") -> dict:

@@ -166,6 +166,21 @@ def read_records(path: str | os.PathLike, *, what: str = "table", max_bytes: int
     return records
 
 
+def read_rows(path: str | os.PathLike, *, what: str, required: Sequence[str] = ()) -> list[tuple[str, dict[str, str]]]:
+    """Rows as stripped text, each with where it is (``"file, line n"``) for messages; a row
+    missing a ``required`` field is an error naming the file, the line and the fields."""
+    src = Path(path)
+    out = []
+    for rec in read_records(src, what=what):
+        where = f"{src.name}, line {rec.line}"
+        fields = {str(k): ("" if v is None else str(v).strip()) for k, v in rec.fields.items()}
+        missing = [k for k in required if not fields.get(k)]
+        if missing:
+            raise TableError(f"{where}: missing {', '.join(missing)}")
+        out.append((where, fields))
+    return out
+
+
 def flat_row(record: Mapping[str, Any]) -> dict[str, Any]:
     """A record as one table row: lists joined with ``;``, nested objects as ``key:field``."""
     row: dict[str, Any] = {}

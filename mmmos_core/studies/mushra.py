@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from mmmos_core.errors import ManifestError
-from mmmos_core.tables import read_records
+from mmmos_core.tables import read_rows
 
 REFERENCE_FLOOR = 90.0  # a hidden reference scored below this counts as missed
 MAX_MISSED_SHARE = 0.15  # more than this share of trials with the reference missed excludes the rater
@@ -45,12 +45,7 @@ def read_mushra(path: str | Path) -> list[MushraScore]:
     """Scores from a CSV/TSV/JSONL file; a bad row is an error naming the file and line."""
     path = Path(path)
     out = []
-    for rec in read_records(path, what="MUSHRA results"):
-        where = f"{path.name}, line {rec.line}"
-        f = {k: ("" if v is None else str(v).strip()) for k, v in rec.fields.items()}
-        missing = [k for k in ("rater", "item", "axis", "condition", "score") if not f.get(k)]
-        if missing:
-            raise ManifestError(f"{where}: missing {', '.join(missing)}")
+    for where, f in read_rows(path, what="MUSHRA results", required=("rater", "item", "axis", "condition", "score")):
         try:
             score = float(f["score"])
         except ValueError:

@@ -27,7 +27,7 @@ from scipy.stats import binomtest
 
 from mmmos_core.axes import AXES
 from mmmos_core.errors import ManifestError
-from mmmos_core.tables import read_records
+from mmmos_core.tables import read_rows
 
 CHOICES = {"a": "A", "b": "B", "none": "none", "no preference": "none", "tie": "none", "=": "none"}
 STRENGTHS = ("slight", "clear", "strong")
@@ -49,12 +49,8 @@ def read_preferences(path: str | Path) -> list[PreferenceAnswer]:
     """A/B answers from a CSV/TSV/JSONL file; a bad row is an error naming the file and line."""
     path = Path(path)
     out = []
-    for rec in read_records(path, what="A/B results"):
-        where = f"{path.name}, line {rec.line}"
-        f = {k: ("" if v is None else str(v).strip()) for k, v in rec.fields.items()}
-        missing = [k for k in ("rater", "item", "axis", "system_a", "system_b", "choice") if not f.get(k)]
-        if missing:
-            raise ManifestError(f"{where}: missing {', '.join(missing)}")
+    required = ("rater", "item", "axis", "system_a", "system_b", "choice")
+    for where, f in read_rows(path, what="A/B results", required=required):
         if f["axis"] not in AXES:
             raise ManifestError(f"{where}: axis {f['axis']!r} is not one of {', '.join(AXES)}")
         choice = CHOICES.get(f["choice"].lower())
