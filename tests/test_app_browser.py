@@ -210,7 +210,7 @@ def test_a_shared_link_opens_the_test_with_playlist_and_rater_chosen(page, serve
     page.locator("#consent input[type=checkbox]").check()
     page.locator("#start-btn").click()
     page.locator("#listen-status", has_text="link-rater").wait_for()
-    rate_current_clip(page, {"PQ": 5, "PC": 5, "CE": 5, "CU": 5}, "Clip 2 of 21")
+    rate_current_clip(page, {"PQ": 5, "PC": 5, "CE": 5, "CU": 5}, f"Clip 2 of {len(shared_clips())}")
     # The experimenter sees the rater's progress in the Compare tab, without any score.
     open_tab(page, "Compare")
     page.get_by_text("Experimenter view").click()

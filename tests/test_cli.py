@@ -64,7 +64,7 @@ def test_evaluate_json_has_both_levels(tmp_path, capsys):
     assert len(table["CU"]["system"]["SRCC"]["ci"]) == 2
 
 
-def test_train_command_writes_a_loadable_model(clips, tmp_path, capsys):
+def test_train_command_writes_a_loadable_model(clips, tmp_path, capsys, shared_recordings):
     def manifest(name, chosen):
         path = tmp_path / name
         path.write_text("".join(json.dumps({"path": c.name, "PQ": 2 + i % 7, "PC": 3 + i % 4, "CE": 5, "CU": 4 + i % 2})

@@ -94,7 +94,7 @@ def test_a_file_without_a_length_is_scored_and_the_limit_holds_while_decoding(cl
 
     data = _flac_of_unknown_length(clips[0], 5)
     audio = load_audio(data, name="stream.flac")
-    assert audio.duration_s == pytest.approx(5.0, abs=0.1) and audio.flags == []  # libsndfile drops the last read
+    assert audio.duration_s == pytest.approx(5.0, abs=0.25) and audio.flags == []  # libsndfile drops the last read
     with pytest.raises(AudioInputError, match="over the maximum of 2 s .decoding stopped at") as err:
         load_audio(data, name="stream.flac", max_duration_s=2.0)
     assert err.value.hint and "--max-duration" not in str(err.value)

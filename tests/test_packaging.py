@@ -34,14 +34,16 @@ def test_wheel_installs_and_scores_outside_the_repository(tmp_path):
     # a path entry's own .pth files are not run, so this environment's editable install of
     # mmmos does not leak in. The package itself comes only from the wheel.
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Nothing of the checkout may leak in: a PYTHONPATH to it would let pip see the build's
+    # egg-info there as "already installed".
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MMMOS_LITE_DIR")}
+    env["HF_HUB_OFFLINE"] = "1"
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                    "-q", str(wheel)], check=True, capture_output=True, text=True)
+                    "--force-reinstall", "-q", str(wheel)], check=True, capture_output=True, text=True, env=env)
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     clip = shared_clips()[0]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MMMOS_LITE_DIR")}
-    env["HF_HUB_OFFLINE"] = "1"
     where = subprocess.run([str(python), "-c", "import mmmos_core; print(mmmos_core.__file__)"], cwd=outside,
                            env=env, check=True, capture_output=True, text=True).stdout.strip()
     assert Path(where).is_relative_to(env_dir), where

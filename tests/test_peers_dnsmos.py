@@ -63,7 +63,7 @@ def test_speech_gate_says_no_for_digital_silence():
     assert speech.detect_speech(audio).is_speech is False
 
 
-def test_cli_adds_a_dnsmos_reference_block(clips, capsys):
+def test_cli_adds_a_dnsmos_reference_block(clips, capsys, shared_recordings):
     from mmmos_core.cli import main
 
     clip = next(c for c in clips if c.name.startswith("speech_vctk"))

@@ -38,7 +38,7 @@ def long_clip(tmp_path_factory, clips):
     return path
 
 
-def test_predict_carries_the_timeline_the_cli_writes(client, long_clip, logmel_model_dir):
+def test_predict_carries_the_timeline_the_cli_writes(client, long_clip, logmel_model_dir, shared_recordings):
     record = client.predict(handle_file(str(long_clip)), api_name="/predict")
     assert record["file"] == "long_take.wav" and "windowed" in record["flags"]
     assert [(w["start"], w["end"]) for w in record["windows"]] == [(0.0, 10.0), (10.0, 20.0), (20.0, 30.0),
@@ -52,7 +52,7 @@ def test_predict_carries_the_timeline_the_cli_writes(client, long_clip, logmel_m
 
 
 @pytest.mark.skipif(not (dnsmos.available() and speech.available()), reason="speechmos/silero-vad not installed")
-def test_speech_gets_dnsmos_as_a_second_opinion_and_music_does_not(client, clips):
+def test_speech_gets_dnsmos_as_a_second_opinion_and_music_does_not(client, clips, shared_recordings):
     talk = next(c for c in clips if c.name.startswith("speech_ljspeech"))
     record = client.predict(handle_file(str(talk)), api_name="/predict")
     assert record["speech"]["is_speech"]
@@ -70,7 +70,7 @@ def test_digital_silence_is_flagged_and_gets_no_second_opinion(client, tmp_path)
     assert "silent" in record["flags"] and record["second_opinions"] == []
 
 
-def test_compare_clips_gives_a_sentence_and_an_interval_per_axis(client, clips):
+def test_compare_clips_gives_a_sentence_and_an_interval_per_axis(client, clips, shared_recordings):
     a = next(c for c in clips if c.name.startswith("speech_librispeech_1320"))
     b = next(c for c in clips if c.name.startswith("speech_ljspeech"))
     result = client.predict(handle_file(str(a)), handle_file(str(b)), api_name="/compare_clips")

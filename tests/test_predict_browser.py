@@ -19,7 +19,8 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 from mmmos_core.model.registry import resolve_model_dir  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore")]
+# The clips are shared recordings picked by name and length (long takes, speech vs music).
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore"), pytest.mark.usefixtures("shared_recordings")]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -12,6 +12,9 @@ from mmmos_core.axes import AXES
 from mmmos_core.model.audio import Audio, load_audio
 from mmmos_core.model.timeline import Cancelled, predict_timeline, worst_stretch
 
+# The clips are shared recordings picked by length (long takes).
+pytestmark = pytest.mark.usefixtures("shared_recordings")
+
 
 @pytest.fixture(scope="module")
 def lite():

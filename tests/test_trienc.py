@@ -63,7 +63,7 @@ def test_saving_elsewhere_carries_the_encoder_files(tiny, tmp_path, clips):
     np.testing.assert_allclose(scores(copy, clips[0]), scores(model, clips[0]), atol=1e-5)
 
 
-def test_train_select_save_load_predict_with_all_three_encoders(tiny, tmp_path, clips):
+def test_train_select_save_load_predict_with_all_three_encoders(tiny, tmp_path, clips, shared_recordings):
     from mmmos_core.training.sweep import SweepSettings, TrainItem, train_ensemble
 
     folder, _ = tiny
