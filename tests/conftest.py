@@ -112,3 +112,17 @@ def paper_demo_sweep(tmp_path_factory):
     from mmmos_core.training.demo_sweep import demo_sweep
 
     return demo_sweep(tmp_path_factory.mktemp("paper-demo"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module (tests/_browser.py has its settings)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from _browser import ARGS, CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

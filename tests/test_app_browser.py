@@ -6,12 +6,11 @@ Screenshots of every tab land in tests/artifacts/ (git-ignored) for a human to l
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from _app_harness import running_app
+from _browser import ARTIFACTS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -21,10 +20,6 @@ from conftest import AES_LABELS, shared_clips  # noqa: E402
 pytestmark = [pytest.mark.browser,
               pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated")]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 AES_TRACK2 = AES_LABELS / \
     "audiomos2025_track2_human_annotations.jsonl"
 TIMEOUT_MS = 60_000
@@ -35,16 +30,6 @@ def server(tmp_path_factory, logmel_model_dir, clips):
     examples = [next(c for c in clips if c.name.startswith(kind)) for kind in ("speech_", "music_", "sound_")]
     with running_app(tmp_path_factory.mktemp("browser-app"), logmel_model_dir, clips, examples=examples) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no chromium (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

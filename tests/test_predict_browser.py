@@ -7,13 +7,12 @@ radar labels inside the chart, badges, the timeline, the A/B sentences, presente
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 from _app_harness import running_app
+from _browser import ARTIFACTS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -22,10 +21,6 @@ from mmmos_core.model.registry import resolve_model_dir  # noqa: E402
 # The clips are shared recordings picked by name and length (long takes, speech vs music).
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore"), pytest.mark.usefixtures("shared_recordings")]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TIMEOUT_MS = 90_000
 WIDTHS = (390, 768, 1400)
 
@@ -47,16 +42,6 @@ def server(tmp_path_factory, clips):
     with running_app(tmp_path_factory.mktemp("predict-browser"), resolve_model_dir("lite"), clips,
                      examples=examples) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no chromium (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def open_page(browser, server, width: int):
