@@ -210,18 +210,16 @@ def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = 
     """Rows as CSV text, every text cell made safe by `safe_cell`; numbers stay numbers."""
     rows = [flat_row(r) for r in rows]
     columns = list(columns) if columns is not None else columns_of(rows)
+
+    def cell(value: Any) -> Any:
+        return value if value is None or isinstance(value, (int, float)) and not isinstance(value, bool) \
+            else safe_cell(value)
+
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, delimiter=delimiter, lineterminator="\n",
-                            extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: v if v is None or isinstance(v, (int, float)) and not isinstance(v, bool)
-                         else safe_cell(v) for k, v in row.items()})
-    header, _, body = buf.getvalue().partition("\n")
-    # Column names come from user data too (member names, reference fields).
-    safe_header = io.StringIO()
-    csv.writer(safe_header, delimiter=delimiter, lineterminator="\n").writerow([safe_cell(c) for c in columns])
-    return safe_header.getvalue() + body
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    writer.writerow([safe_cell(c) for c in columns])  # column names come from user data too (member names)
+    writer.writerows([cell(row.get(c)) for c in columns] for row in rows)
+    return buf.getvalue()
 
 
 def jsonl_text(records: Iterable[Mapping[str, Any]]) -> str:
