@@ -62,7 +62,10 @@ def test_pc_rises_with_layers_and_content_axes_follow_pq(recipe):
     assert babble["PC"] > recipe.labels([(src(), 0.0)], [])["PC"]
     worse = recipe.labels([(src("music"), 0.0)], [Transform("x", {}, 1.0)])
     p = recipe.priors["music"]
-    assert worse["CE"] - solo["CE"] == pytest.approx(p.slope_on_pq["CE"] * (worse["PQ"] - solo["PQ"]))
+    # Same layers, so only the AES coefficient on PQ (fitted jointly with PC) moves CE.
+    assert worse["CE"] - solo["CE"] == pytest.approx(p.on_pq_pc["CE"][0] * (worse["PQ"] - solo["PQ"]))
+    more = recipe.labels([(src("music", 6.0), 0.0)], [])  # a busier piece: CE follows PC as AES music does
+    assert more["CE"] - solo["CE"] == pytest.approx(p.on_pq_pc["CE"][1] * (more["PC"] - solo["PC"]))
     assert worse["CU"] < solo["CU"]
     tone = recipe.labels([(src("music", kind="tone"), 0.0)], [])
     assert tone["CE"] < solo["CE"] and tone["PQ"] == solo["PQ"]

@@ -107,10 +107,14 @@ class CorpusItem:
     labels: dict[str, float]
     sources: list[str]
     transforms: list[Transform] = field(default_factory=list)
+    teacher: dict[str, float] | None = None  # the speech teacher's scores, when it labelled PQ
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "sources": self.sources, "labels": self.labels, "sample_rate": self.sample_rate,
-                "transforms": [{"name": t.name, **t.params, "severity": t.severity} for t in self.transforms]}
+        out = {"id": self.id, "sources": self.sources, "labels": self.labels, "sample_rate": self.sample_rate,
+               "transforms": [{"name": t.name, **t.params, "severity": t.severity} for t in self.transforms]}
+        if self.teacher is not None:
+            out["teacher"] = self.teacher
+        return out
 
 
 @dataclass
@@ -144,6 +148,8 @@ class CorpusSettings:
     proxy_items_per_source: int = 4
     mixtures_proxy: int = 80
     mixtures_natural: int = 30
+    produced_mixtures_train: int = 0  # mixtures of 2-3 dense productions (real_corpus)
+    produced_mixtures_natural: int = 0
 
 
 class CorpusBuilder:

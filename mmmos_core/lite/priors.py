@@ -14,7 +14,7 @@ counts are reported (`DomainPrior.zeros`) and the means without them are kept be
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,11 @@ class DomainPrior:
     zeros: dict[str, int]  # how many 0.0 ratings each axis holds
     slope_on_pq: dict[str, float]  # d(clip-mean axis) / d(clip-mean PQ), least squares
     corr_with_pq: dict[str, float]
+    # Percentiles (10/25/50/75/90) of clip-mean PQ: where a recording of known production sits.
+    pq_percentiles: dict[int, float] = field(default_factory=dict)
+    # Least-squares coefficients (on PQ, on PC) of clip-mean CE and CU, both fitted together:
+    # enjoyment also follows how much is going on, not only how clean it is.
+    on_pq_pc: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,8 +96,14 @@ def domain_prior(domain: str, ratings: np.ndarray) -> DomainPrior:
         else:
             slope[a] = float(np.polyfit(pq, y, 1)[0])
             corr[a] = float(np.corrcoef(pq, y)[0, 1])
+    percentiles = {q: float(np.percentile(pq, q)) for q in (10, 25, 50, 75, 90)}
+    on_pq_pc = {}
+    design = np.c_[np.ones(len(pq)), pq - pq.mean(), clip_means[:, 1] - clip_means[:, 1].mean()]
+    for a in ("CE", "CU"):
+        coef = np.linalg.lstsq(design, clip_means[:, AXES.index(a)], rcond=None)[0]
+        on_pq_pc[a] = (float(coef[1]), float(coef[2]))
     return DomainPrior(domain, int(ratings.shape[0]), int(ratings.shape[2]), mean, mean_nz, clip_sd, rater_sd,
-                       zeros, slope, corr)
+                       zeros, slope, corr, percentiles, on_pq_pc)
 
 
 def compute_priors(labels_dir: str | Path) -> dict[str, DomainPrior]:
