@@ -22,6 +22,13 @@ Design rules, each there for a property the lite model must keep:
   the normalised vector still determines the original (x = c * y[:-1] / y[-1]), so
   nothing absolute (e.g. "every quality descriptor is far below average") is lost.
   docs/lite.md records the measurement behind this choice.
+
+Feature versions: version 1 is `descriptors`' set; version 2 adds `room`'s clip-wide
+descriptors of the room and of competing talkers after it, leaving version 1's channels
+bit for bit as they were. An encoder computes the set of the version its config names
+(the model it belongs to was standardised and trained on exactly that set); a new one
+(no config) computes the latest. The version and the names are in `config()`, so cached
+embeddings of one version are never served to another.
 """
 
 from __future__ import annotations
@@ -36,7 +43,16 @@ import torchaudio
 from mmmos_core.errors import ModelLoadError
 
 from .base import Encoder, EncoderOutput
-from .descriptors import FEATURE_NAMES, FEATURE_VERSION, describe
+from .descriptors import FEATURE_NAMES as V1_NAMES
+from .descriptors import GROUPS as V1_GROUPS
+from .descriptors import describe
+from .room import ROOM_GROUPS, ROOM_NAMES
+
+# Each feature version's descriptors (channel order) and the groups that compute them.
+FEATURE_SETS: dict[int, tuple[str, ...]] = {1: V1_NAMES, 2: V1_NAMES + ROOM_NAMES}
+FEATURE_GROUPS = {1: V1_GROUPS, 2: V1_GROUPS + ROOM_GROUPS}
+FEATURE_VERSION = max(FEATURE_SETS)  # what a new encoder computes
+FEATURE_NAMES = FEATURE_SETS[FEATURE_VERSION]
 
 
 class AcousticEncoder(Encoder):
@@ -46,16 +62,18 @@ class AcousticEncoder(Encoder):
                  constant: float | None = None, n_fft: int = 1024, hop: int = 320,
                  soft_limit: float = 6.0, version: int = FEATURE_VERSION):
         super().__init__()
-        if version != FEATURE_VERSION:
-            raise ModelLoadError(f"acoustic encoder config is for feature version {version}, "
-                             f"this code computes version {FEATURE_VERSION}; rebuild the model")
+        if version not in FEATURE_SETS:
+            raise ModelLoadError(f"acoustic encoder config is for feature version {version}, this code computes "
+                                 f"versions {sorted(FEATURE_SETS)}; rebuild the model with `make lite-model`")
+        self.version = int(version)
+        self.feature_names = FEATURE_SETS[self.version]
         self.sample_rate = 16000
         self.n_fft = n_fft
         self.hop = hop
         self.frame_rate = self.sample_rate / hop
         self.num_layers = 1
         self.soft_limit = soft_limit
-        n_feat = len(FEATURE_NAMES)
+        n_feat = len(self.feature_names)
         self.constant = float(constant) if constant is not None else math.sqrt(n_feat)
         self.dim = n_feat + 1
         mean = torch.zeros(n_feat) if feature_mean is None else torch.tensor(feature_mean, dtype=torch.float32)
@@ -105,7 +123,7 @@ class AcousticEncoder(Encoder):
     # ------------------------------------------------------------------ descriptors
     def raw_features(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[B, N], [B] -> unstandardised descriptors [B, T, F] (see `descriptors`) and the frame mask [B, T]."""
-        return describe(self, waveforms, lengths)
+        return describe(self, waveforms, lengths, FEATURE_GROUPS[self.version], self.feature_names)
 
     # ------------------------------------------------------------------ interface
     def standardise(self, raw: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -128,9 +146,9 @@ class AcousticEncoder(Encoder):
 
     def config(self) -> dict[str, Any]:
         return {
-            "version": FEATURE_VERSION, "n_fft": self.n_fft, "hop": self.hop, "soft_limit": self.soft_limit,
+            "version": self.version, "n_fft": self.n_fft, "hop": self.hop, "soft_limit": self.soft_limit,
             "constant": self.constant,
-            "feature_names": list(FEATURE_NAMES),
+            "feature_names": list(self.feature_names),
             # Full precision: the float32 statistics must come back bit for bit from JSON.
             "feature_mean": [float(v) for v in self.feature_mean] if self.standardised else None,
             "feature_std": [float(v) for v in self.feature_std] if self.standardised else None,
@@ -140,7 +158,8 @@ class AcousticEncoder(Encoder):
     def from_config(cls, config: dict[str, Any], model_dir: Path | None = None) -> "AcousticEncoder":
         cfg = dict(config)
         names = cfg.pop("feature_names", None)
-        if names is not None and list(names) != list(FEATURE_NAMES):
+        expected = FEATURE_SETS.get(cfg.get("version", FEATURE_VERSION))
+        if names is not None and expected is not None and list(names) != list(expected):
             raise ModelLoadError("acoustic encoder config lists different descriptors than this code computes; "
                              "rebuild the model with `make lite-model`")
         return cls(**cfg)

@@ -22,8 +22,7 @@ from .framestats import db, masked_mean, masked_quantile, masked_std, shift
 if TYPE_CHECKING:
     from .acoustic import AcousticEncoder
 
-# Bumped whenever a descriptor's definition changes, so cached embeddings are not reused.
-FEATURE_VERSION = 1
+# These are feature version 1's descriptors; `acoustic.FEATURE_SETS` lists each version's.
 
 _FLOOR_DB = -100.0
 FLOOR_SNR_DB = 55.0
@@ -281,6 +280,7 @@ def harmonicity(e: "AcousticEncoder", an: Analysis) -> None:
     score = torch.where(peaks, mid - 0.02 * torch.log2(lags / lo), torch.full_like(mid, -1.0))
     best, arg = score.max(dim=-1)
     harm = torch.where(best > -1.0, acf.gather(-1, (arg + lo)[..., None])[..., 0], torch.zeros_like(best))
+    an.acf_peak = harm  # ungated, for version 2's background voicing
     harm = harm.clamp(0.0, 0.999) * (level > p10[:, None] + 3.0) * fmask
     f0 = e.sample_rate / (arg + lo).to(x.dtype)
     voiced = (harm > 0.5) & fmask
@@ -405,13 +405,14 @@ GROUPS: tuple[Callable[["AcousticEncoder", Analysis], None], ...] = (
     complexity, reverberation, dropouts)
 
 
-def describe(e: "AcousticEncoder", waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """[B, N], [B] -> unstandardised descriptors [B, T, F] and the frame mask [B, T]."""
+def describe(e: "AcousticEncoder", waveforms: torch.Tensor, lengths: torch.Tensor, groups=GROUPS,
+             names: tuple[str, ...] = FEATURE_NAMES) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, N], [B] -> unstandardised descriptors [B, T, F] (``names``, after running ``groups``) and the frame mask [B, T]."""
     an = analyse(e, waveforms, lengths)
-    for group in GROUPS:
+    for group in groups:
         group(e, an)
     feats, fmask = an.feats, an.fmask
-    out = torch.stack([feats[name] for name in FEATURE_NAMES], dim=-1)
+    out = torch.stack([feats[name] for name in names], dim=-1)
     out = torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
     return out * fmask[..., None], fmask
 
