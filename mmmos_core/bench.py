@@ -154,7 +154,20 @@ before = rss_mb()
 for i, seconds in enumerate((1.3, 7.9, 4.1, 9.6, 2.2, 6.4, 3.7, 8.8)):
     model.predict(probe_clip(seconds, seed=i + 1))
 after = rss_mb()
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def peak_mb():
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child
+    # started from a parent that holds a model would report the parent's size as its own.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+out["peak_rss_mb"] = peak_mb()
 out["rss_growth_8_mixed_clips_mb"] = None if before is None else after - before
 del model, tensors
 gc.collect()

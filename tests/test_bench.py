@@ -78,3 +78,19 @@ def test_an_encoder_without_matrix_products_gets_no_floor():
     from mmmos_core.encoders import build_encoder
 
     assert arithmetic_floor({"acoustic": build_encoder("acoustic")}) == {}
+
+
+def test_the_fresh_probe_peak_is_its_own_not_the_parent_s():
+    """Linux carries getrusage's ru_maxrss across exec: a probe started by a process that
+    holds a big model reported that process's size as the model's peak."""
+    import numpy as np
+
+    from mmmos_core.bench import fresh_process_probe
+
+    alone = fresh_process_probe("lite")["peak_rss_mb"]
+    ballast = np.ones(1_500 * 2 ** 20 // 8)  # 1.5 GiB resident in this (the parent) process
+    try:
+        beside = fresh_process_probe("lite")["peak_rss_mb"]
+    finally:
+        del ballast
+    assert beside < alone + 300, (alone, beside)
