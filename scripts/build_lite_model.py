@@ -5,7 +5,9 @@
 
 Every step is seeded and runs single-threaded with deterministic torch kernels, so a
 rebuild on the same software stack reproduces the shipped weights (compared to 1e-6).
-Needs ../shared/audio, ../shared/aes_labels and espeak-ng.
+Needs the real-audio corpus (`make lite-corpus`), ../shared/aes_labels, espeak-ng and the
+speechmos wheel (the DNSMOS teacher). Then the card: `scripts/lite_card.py` measures the
+held-out sources once and writes MODEL_CARD.md and check_report.json.
 """
 
 from __future__ import annotations
@@ -73,15 +75,21 @@ def feature_statistics(encoder, items):
     return pooled.mean(0).float(), pooled.std(0, unbiased=False).float()
 
 
-def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None) -> dict[str, Any]:
+def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
+          corpus_root: Path | None = None) -> dict[str, Any]:
     deterministic()
+    import hashlib
+
     import numpy as np
 
     from mmmos_core.encoders.acoustic import AcousticEncoder
-    from mmmos_core.lite.corpus import CorpusBuilder, CorpusSettings, list_recordings, split_recordings
-    from mmmos_core.lite.recipe import LabelRecipe
+    from mmmos_core.lite.corpus import Recording
     from mmmos_core.lite.priors import compute_priors
+    from mmmos_core.lite.real_corpus import RealCorpusBuilder, real_corpus_settings
+    from mmmos_core.lite.recipe import LabelRecipe
+    from mmmos_core.lite.sources import MANIFEST_PATH, read_manifest
     from mmmos_core.lite.synth import espeak_version
+    from mmmos_core.lite.teacher import SpeechTeacher
     from mmmos_core.model.audio import Audio
     from mmmos_core.training.sweep import SweepSettings, TrainItem, train_ensemble
 
@@ -89,17 +97,21 @@ def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS
     t0 = time.time()
     priors = compute_priors(labels_dir)
     recipe = LabelRecipe(priors)
-    train_recs, held_out = split_recordings(list_recordings(audio_dir))
-    settings = CorpusSettings(seed=0)
-    say(f"building the corpus from {len(train_recs)} training recordings (held out: "
-        f"{', '.join(r.name for r in held_out)})")
-    sets = CorpusBuilder(recipe, settings).build(train_recs, held_out)
-    say("corpus: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()) + f" items ({time.time() - t0:.0f} s)")
+    manifest = read_manifest()
+    teacher = SpeechTeacher(studio_pq=priors["speech"].pq_percentiles[75])
+    settings = real_corpus_settings(seed=0)
+    builder = RealCorpusBuilder(recipe, manifest, teacher, settings, root=corpus_root)
+    splits = builder.splits
+    say("building the corpus: fit sources " + ", ".join(sorted(s for s, v in splits.items() if v == "fit")) +
+        "; validation sources " + ", ".join(sorted(s for s, v in splits.items() if v == "val")))
+    sets = builder.build_sets(progress=say)
+    say("corpus: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()) +
+        f" items, {teacher.calls} teacher calls ({time.time() - t0:.0f} s)")
 
     raw_encoder = AcousticEncoder()
     mean, std = feature_statistics(raw_encoder, sets["train"])
     encoder = raw_encoder.with_statistics(mean, std)
-    say(f"descriptor statistics over the training bins ({time.time() - t0:.0f} s)")
+    say(f"descriptor statistics over the training items ({time.time() - t0:.0f} s)")
 
     def items(name):
         return [TrainItem(i.id, Audio(i.samples, i.sample_rate, source=i.id), i.labels) for i in sets[name]]
@@ -107,14 +119,16 @@ def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS
     sweep = SweepSettings(subsets=[["acoustic"]], aggregators=["mlp", "blstm", "blstm_t"],
                           losses=["utmos", "contrastive", "dcq", "ccc"], top_k=6, epochs=epochs, lr=1e-3,
                           batch_size=32, hidden=128, seed=0, cache_dir=None)
+    teacher_items = [i for i in sets["train"] if i.teacher]
     extra = {
         "lite": {
-            "held_out_recordings": [r.name for r in held_out],
-            "training_recordings": [r.name for r in train_recs],
+            "corpus_manifest_sha256": hashlib.sha256(MANIFEST_PATH.read_bytes()).hexdigest(),
+            "source_splits": {k: sorted(s for s, v in splits.items() if v == k) for k in ("fit", "val", "check")},
             "corpus_items": {k: len(v) for k, v in sets.items()},
+            "teacher_items": len(teacher_items),
             "corpus_seed": settings.seed,
             "espeak_ng": espeak_version(),
-            "label_recipe": "mmmos_core.lite.recipe.LabelRecipe",
+            "label_recipe": "mmmos_core.lite.recipe.LabelRecipe + mmmos_core.lite.teacher (speech)",
             "built_with": {"torch": __import__("torch").__version__, "numpy": np.__version__,
                            "python": platform.python_version()},
         }
@@ -134,9 +148,15 @@ def build(out_dir: Path, audio_dir: Path, labels_dir: Path, epochs: int = EPOCHS
                                                    indent=1, default=float) + "\n")
     from mmmos_core.lite.context import write_context_clips
 
-    write_context_clips(model, held_out, out_dir)  # what a visitor's clip is placed among
+    # What a visitor's clip is placed among: validation recordings (never trained on), four per domain.
+    context = []
+    for domain in ("speech", "music", "sound"):
+        recs = [r for r in builder.records("val") if r.domain == domain]
+        step = max(1, len(recs) // 4)
+        context += [Recording(r.id, builder.root / r.file_name, r.domain) for r in recs[::step][:4]]
+    write_context_clips(model, context, out_dir)
     say(f"trained and saved to {out_dir} ({time.time() - t0:.0f} s)")
-    return {"sets": sets, "held_out": held_out, "report": report, "priors": priors, "seconds": time.time() - t0}
+    return {"sets": sets, "report": report, "priors": priors, "splits": splits, "seconds": time.time() - t0}
 
 
 def compare(built: Path, shipped: Path, tolerance: float = TOLERANCE) -> list[str]:
@@ -190,9 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory to write")
     parser.add_argument("--check", action="store_true",
                         help="rebuild into a temporary directory and compare with --out (nothing is written there)")
-    parser.add_argument("--audio-dir", type=Path, default=REPO.parent / "shared" / "audio")
     parser.add_argument("--labels-dir", type=Path, default=REPO.parent / "shared" / "aes_labels")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="the real-audio corpus folder (default: $MMMOS_HOME/lite-corpus, `make lite-corpus`)")
     parser.add_argument("--no-card", action="store_true", help="skip the checks and MODEL_CARD.md")
     args = parser.parse_args(argv)
 
@@ -204,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"nothing to compare with: {args.out} has no mmmos.json", file=sys.stderr)
                 return 2
             with tempfile.TemporaryDirectory(prefix="mmmos-lite-check-") as tmp:
-                build(Path(tmp), args.audio_dir, args.labels_dir, args.epochs)
+                build(Path(tmp), args.labels_dir, args.epochs, corpus_root=args.corpus)
                 problems = compare(Path(tmp), args.out)
             if problems:
                 print(f"REBUILD DIFFERS from {args.out} ({len(problems)} differences):", file=sys.stderr)
@@ -213,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(f"rebuild matches {args.out} (manifest numbers and every member tensor within {TOLERANCE:g})")
             return 0
-        result = build(args.out, args.audio_dir, args.labels_dir, args.epochs)
+        build(args.out, args.labels_dir, args.epochs, corpus_root=args.corpus)
         if not args.no_card:
-            from scripts.lite_card import write_card
+            from scripts import lite_card
 
-            write_card(args.out, result)
+            lite_card.main([str(args.out), "--split", "check"] + (["--corpus", str(args.corpus)] if args.corpus else []))
         return 0
     except MMMOSError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -30,7 +30,6 @@ import numpy as np
 from mmmos_core.errors import ManifestError
 from mmmos_core.model.audio import load_audio, resample
 
-from . import degradations as dg
 from .corpus import REAL_DEFECTS, REAL_LAYERS, CorpusBuilder, CorpusItem, CorpusSettings
 from .recipe import LabelRecipe, Source
 from .sources import CorpusRecord, Manifest, corpus_dir

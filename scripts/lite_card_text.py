@@ -1,0 +1,178 @@
+"""MMMOS-lite's MODEL_CARD.md, written from a build's manifest and its held-out checks."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def _pct(s: dict[str, Any], key: str) -> str:
+    return f"{s[f'{key}_passed']}/{s[f'{key}_total']} ({100 * s[f'{key}_rate']:.1f}%)"
+
+
+def _mark(s: dict[str, Any], key: str) -> str:
+    met = s["met"].get(key)
+    return "yes" if met else ("n/a" if met is None else "**no**")
+
+
+def card_text(model_dir: Path, s: dict[str, Any]) -> str:
+    from mmmos_core.lite.corpus import DEFAULT_LABELS_DIR
+    from mmmos_core.lite.priors import compute_priors, describe_priors
+    from mmmos_core.lite.real_corpus import DEFECT_SEVERITY, PRODUCTION_PERCENTILE
+    from mmmos_core.lite.recipe import CONTENT_OFFSETS
+    from mmmos_core.lite.teacher import OVRL_WEIGHT, STUDIO_SCORE, TEACHER_WEIGHT
+
+    manifest = json.loads((model_dir / "mmmos.json").read_text())
+    lite = manifest["extra"]["lite"]
+    priors = compute_priors(DEFAULT_LABELS_DIR)
+    n_feat = len(manifest["encoders"]["acoustic"]["config"]["feature_names"])
+    version = manifest["encoders"]["acoustic"]["config"]["version"]
+    size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file() and p.name != "MODEL_CARD.md")
+    splits = lite["source_splits"]
+    sp = {k[len("speech_"):]: v for k, v in s.items() if k.startswith("speech_")}
+    res = s.get("resources", {})
+    today = datetime.date.today().isoformat()
+    lines = [
+        "# MMMOS-lite 2: the offline default model",
+        "",
+        f"> {manifest['note']}",
+        "",
+        "MMMOS-lite is what `mmmos predict` and the app use when no other model is named. It predicts the",
+        "four Audiobox-Aesthetics axes (PQ production quality, PC production complexity, CE content",
+        "enjoyment, CU content usefulness, 1-10) for speech, music and sound, offline. It is not the",
+        "paper's TriEnc model. It has **never seen a human rating of any of its audio**: its speech PQ",
+        "targets come from DNSMOS, a judge trained on crowdsourced ratings; everything else comes from a",
+        "documented recipe built on the AES human ratings' per-domain statistics.",
+        "",
+        "## What it is",
+        "",
+        f"- Encoder `acoustic`, feature version {version}: {n_feat} hand-designed descriptors at 50 frames/s",
+        "  from a fixed 16 kHz rate (mmmos_core/encoders/acoustic.py), standardised with the training",
+        "  items' statistics, plus a constant channel. No learned weights.",
+        f"- {len(manifest['members'])} members chosen by the MMMOS sweep (MLP / BLSTM / BLSTM(t) x 4 losses,",
+        "  two-set selection on the validation sources and the synthetic proxy set):",
+    ]
+    for m in manifest["members"]:
+        v = m.get("validation", {})
+        lines.append(f"  - `{m['name']}` (validation SRCC {v.get('natural', {}).get('SRCC', float('nan')):.3f}, "
+                     f"proxy SRCC {v.get('proxy', {}).get('SRCC', float('nan')):.3f})")
+    lines += [
+        f"- Size on disk: {size / 1e6:.2f} MB. Rebuild: `make lite-corpus && make lite-model`; check a rebuild",
+        "  against these files with `python -m scripts.build_lite_model --check` (every tensor within 1e-6).",
+        "",
+        "## What it learned from",
+        "",
+        "The real-audio corpus (`mmmos_core/lite/corpus_sources.json`, docs/lite.md): 400 recordings from",
+        "41 sources, split by source name only (`lite/real_corpus.py`):",
+        "",
+        f"- **fit** ({len(splits['fit'])} sources, trained on): " + ", ".join(splits["fit"]) + ".",
+        f"- **val** ({len(splits['val'])} sources, select members, never trained on): " + ", ".join(splits["val"]) + ".",
+        f"- **check** ({len(splits['check'])} sources, measured once after the build, below): "
+        + ", ".join(splits["check"]) + ".",
+        "",
+        f"Items: {', '.join(f'{k} {v}' for k, v in lite['corpus_items'].items())}. Each fit recording gives",
+        "crops of 3-8 s, clean and through 1-3 transformations of known strength (white/pink/brown noise,",
+        "babble of real voices, clipping, low-pass, quantisation, codec stand-in, reverberation, dropouts,",
+        "very low level, tilt); mixtures of 2-4 recordings; mixtures of 2-3 dense productions (so PC keeps",
+        "rising above a full production); a few synthetic tones, hiss, textures, generated music and",
+        f"espeak-ng {lite['espeak_ng']} speech for what the corpus lacks. Other sample rates, random levels.",
+        "",
+        "## How the targets were made",
+        "",
+        "AES-natural human ratings (../shared/aes_labels, CC BY 4.0), per domain:",
+        "",
+        describe_priors(priors),
+        "",
+        "- **Undamaged recordings** sit on their domain's AES PQ distribution by production, stated per",
+        "  source from what the package is (`real_corpus.PROFILES`): "
+        + ", ".join(f"{k} = {v}th percentile" for k, v in PRODUCTION_PERCENTILE.items()) + ".",
+        "  Documented defects lower them (severities: " + ", ".join(f"{k} {v:.2f}" for k, v in DEFECT_SEVERITY.items())
+        + "; low-rate: the low-pass of its band).",
+        "- **PQ** = 1 + (PQ0 - 1) * exp(-S), S the summed severity of every transformation (recipe.py).",
+        f"- **Speech** ({lite['teacher_items']} training items of speech alone): PQ = {TEACHER_WEIGHT:g} x teacher +",
+        f"  {1 - TEACHER_WEIGHT:g} x recipe. The teacher is DNSMOS (speechmos, MIT): s = {OVRL_WEIGHT:.2f} OVRL +",
+        f"  {1 - OVRL_WEIGHT:.2f} P808, mapped linearly so s = 1 is PQ 1 and s = {STUDIO_SCORE:g} (close-miked studio speech)",
+        f"  is the AES speech 75th percentile ({priors['speech'].pq_percentiles[75]:.2f}). Why and how: lite/teacher.py.",
+        "- **PC** = PC1 + k log2(layers): one voice at the AES speech PC mean, three layers at the AES music",
+        "  mean; rendered MIDI ensembles count their parts; mixtures add their sources' layers.",
+        "- **CE, CU** = domain mean + the AES least-squares coefficients on PQ and on PC + a content offset",
+        "  (CE, CU) by kind: " + ", ".join(f"{k} {v}" for k, v in CONTENT_OFFSETS.items()) + ".",
+        "",
+        f"## Checks on the held-out sources ({today})",
+        "",
+        f"{s['recordings']} recordings of the check sources, first 10 s, transformed at their own rate",
+        "(`mmmos_core/lite/split_checks.py`; `python -m scripts.lite_card`). Nothing was chosen by",
+        "looking at them. Targets from issue 11.",
+        "",
+        "| check | result | target | met |",
+        "|---|---|---|---|",
+        f"| PQ(clean) > PQ(degraded), 9 transformations | {_pct(s, 'degradation')} | ≥ 97% | {_mark(s, 'degradation_rate')} |",
+        f"| noise 20 > 10 > 0 dB | {_pct(s, 'monotonic')} | ≥ 98% | {_mark(s, 'monotonic_rate')} |",
+        f"| PC(mix of three) > each part | {_pct(s, 'complexity')} | ≥ 90% | {_mark(s, 'complexity_rate')} |",
+        f"| stability (rate, ±6 dB, stereo), \\|Δ\\| ≤ 0.3 | {_pct(s, 'stability')}, worst {s['stability_worst']:.3f} "
+        f"| ≥ 95% | {_mark(s, 'stability_rate')} |",
+    ]
+    if sp:
+        lines += [
+            f"| speech PQ vs DNSMOS OVRL, pooled / within clip | {sp['pooled_OVRL']:.3f} / {sp['within_OVRL']:.3f} "
+            f"| ≥ 0.75 each | {_mark(s, 'speech_pooled_OVRL')} / {_mark(s, 'speech_within_OVRL')} |",
+            f"| speech PQ vs DNSMOS P.808, pooled / within clip | {sp['pooled_P808']:.3f} / {sp['within_P808']:.3f} "
+            f"| ≥ 0.75 each | {_mark(s, 'speech_pooled_P808')} / {_mark(s, 'speech_within_P808')} |",
+            f"| speech PQ cost: reverb RT60 0.8 s vs white noise 10 dB | {sp['pq_cost_reverb0.8']:.2f} vs "
+            f"{sp['pq_cost_noise10']:.2f} | reverb ≥ noise | {_mark(s, 'reverb_minus_noise10_cost')} |",
+        ]
+    lines += [
+        f"| SRCC(CE, PQ) over all clips and versions | {s['ce_pq_srcc']:.3f} | ≤ 0.9 | {_mark(s, 'ce_pq_srcc')} |",
+        f"| produced music ({s['produced_clips']} tracks): mean PQ | {s['produced_mean_PQ']:.2f} | ≥ 6.5 "
+        f"| {_mark(s, 'produced_mean_PQ')} |",
+        f"| produced music: mean CE (AES music mean {priors['music'].mean['CE']:.2f}) | {s['produced_mean_CE']:.2f} "
+        f"| within 1 | {_mark(s, 'produced_CE_gap')} |",
+        f"| PC(mix of three produced tracks) > each | {_pct(s, 'produced_complexity')} | ≥ 90% "
+        f"| {_mark(s, 'produced_complexity_rate')} |",
+        "",
+        "By transformation: " + ", ".join(f"{k} {v}" for k, v in s["degradation_by_kind"].items()) + ".",
+        "By domain: " + ", ".join(f"{k} {v}" for k, v in s["degradation_by_domain"].items()) + ".",
+    ]
+    if sp:
+        lines.append(f"DNSMOS OVRL vs P.808 on the same speech versions (pooled SRCC): {sp['judges_pooled']:.3f}; "
+                     f"PQ cost of babble at 10 dB {sp['pq_cost_babble10']:.2f}, of white noise at 20 dB "
+                     f"{sp['pq_cost_noise20']:.2f}.")
+    lines += ["", "Undamaged held-out recordings (min / mean / max):", "",
+              "| domain | PQ | PC | CE | CU |", "|---|---|---|---|---|"]
+    for domain in ("speech", "music", "sound"):
+        c = s.get(f"clean_{domain}")
+        if c:
+            lines.append(f"| {domain} | " + " | ".join("{} / {} / {}".format(*c[a]) for a in ("PQ", "PC", "CE", "CU"))
+                         + " |")
+    if res:
+        lines += [
+            "",
+            "## Resources",
+            "",
+            f"Measured at build time ({today}, {res.get('machine', platform.machine())}, "
+            f"{res.get('torch_threads')} torch thread(s), shared 2-core machine): 10 s clip `latency_s`",
+            f"{res['latency_s']:.3f} s (target 0.1), `cold_start_s` {res['cold_start_s']:.2f} s (target 5),",
+            f"`peak_rss_mb` {res['peak_rss_mb']:.0f} MB (target 900; fresh process: import, load, a 10 s clip,",
+            "eight clips of 1-10 s). `mmmos bench --json --model lite` gives the same keys.",
+        ]
+    lines += [
+        "",
+        "## What it is not",
+        "",
+        "- Not trained on human ratings of its audio: absolute CE/CU are the recipe's average listener.",
+        "- Blind above 6 kHz (16 kHz internal rate, descriptors stop at 6 kHz).",
+        "- Content-blind beyond what level, noise, bandwidth, pitch, rhythm, harmony, rooms and density say.",
+        "- Its speech judge is DNSMOS, itself a model: where DNSMOS is wrong (singing, non-speech",
+        "  vocalisations), so are the targets it made.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(model_dir: Path, summary: dict[str, Any]) -> str:
+    text = card_text(model_dir, summary)
+    (model_dir / "MODEL_CARD.md").write_text(text)
+    return text
