@@ -62,8 +62,11 @@ def test_pc_rises_with_layers_and_content_axes_follow_pq(recipe):
     assert babble["PC"] > recipe.labels([(src(), 0.0)], [])["PC"]
     worse = recipe.labels([(src("music"), 0.0)], [Transform("x", {}, 1.0)])
     p = recipe.priors["music"]
-    # Same layers, so only the AES coefficient on PQ (fitted jointly with PC) moves CE.
-    assert worse["CE"] - solo["CE"] == pytest.approx(p.on_pq_pc["CE"][0] * (worse["PQ"] - solo["PQ"]))
+    # Same layers, so only the AES coefficient on PQ (fitted jointly with PC) moves CE, and
+    # damage to the same content by DAMAGE_SHARE of it.
+    from mmmos_core.lite.recipe import DAMAGE_SHARE
+
+    assert worse["CE"] - solo["CE"] == pytest.approx(DAMAGE_SHARE * p.on_pq_pc["CE"][0] * (worse["PQ"] - solo["PQ"]))
     more = recipe.labels([(src("music", 6.0), 0.0)], [])  # a busier piece: CE follows PC as AES music does
     assert more["CE"] - solo["CE"] == pytest.approx(p.on_pq_pc["CE"][1] * (more["PC"] - solo["PC"]))
     assert worse["CU"] < solo["CU"]

@@ -6,8 +6,9 @@ Three kinds of source-level split, all by source name, never by a result:
   them; only ``scripts/lite_card.py`` does, after a build.
 - ``val``: among the manifest's ``train`` sources, within each primary domain, the first
   ceil(n/5) Debian sources by sha256("mmmos-lite-val:" + name), leaving out the sources of
-  rendered MIDI ensembles: they are the only material with a known count of parts (and
-  the ensemble ladders), so they are always trained on. They are the "natural"
+  rendered MIDI ensembles (the only material with a known count of parts, and the
+  ensemble ladders) and any source that is the last fit source of one of its kinds
+  (`Profile.content`, e.g. the only UI sounds): validation must not take a kind away. They are the "natural"
   validation set that picks ensemble members, so they are looked at; they are not trained on.
 - ``fit``: the rest (with every ``shared:`` source), which the members are trained on.
 
@@ -32,7 +33,7 @@ from mmmos_core.model.audio import load_audio, resample
 
 from .corpus import REAL_DEFECTS, REAL_LAYERS, CorpusBuilder, CorpusItem, CorpusSettings
 from .recipe import LabelRecipe, Source
-from .sources import CorpusRecord, Manifest, corpus_dir
+from .sources import CorpusRecord, Manifest, audio_sha256, corpus_dir
 from .synth import SR
 
 
@@ -108,14 +109,25 @@ def source_splits(manifest: Manifest) -> dict[str, str]:
     primary = {r.source: r.primary_domain for r in manifest.records}
     split = {r.source: r.split for r in manifest.records}
     rendered = {r.source for r in manifest.records if r.container == "midi"}
+    kinds: dict[str, set[tuple[str, str]]] = {}
+    for r in manifest.records:
+        kinds.setdefault(r.source, set()).add((r.domain, profile_of(r).content))
     out = {s: "check" for s, v in split.items() if v == "check"}
     for domain in sorted(set(primary.values())):
         debian = sorted((s for s, d in primary.items() if d == domain and split[s] == "train"
                          and not s.startswith("shared:") and s not in rendered),
                         key=lambda s: hashlib.sha256(f"mmmos-lite-val:{s}".encode()).hexdigest())
         n_val = math.ceil(len(debian) / 5)
-        for i, s in enumerate(debian):
-            out[s] = "val" if i < n_val else "fit"
+        for s in debian:
+            out[s] = "fit"
+        for s in debian:
+            if sum(v == "val" for k, v in out.items() if k in debian) >= n_val:
+                break
+            # A source stays in fit when it is the only fit source of one of its kinds (UI
+            # sounds, keyboard, loops, hold music): validation must not take a kind away.
+            others = [o for o in split if o != s and out.get(o, "fit") == "fit" and split[o] == "train"]
+            if all(any(kind in kinds[o] for o in others) for kind in kinds[s]):
+                out[s] = "val"
     for s in split:
         out.setdefault(s, "fit")  # shared: sources
     return out
@@ -124,6 +136,25 @@ def source_splits(manifest: Manifest) -> dict[str, str]:
 def shared_name(record: CorpusRecord) -> str:
     """The ../shared/audio file stem of a shared recording (its REAL_* tables are keyed so)."""
     return record.member.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def load_verified(path, record: CorpusRecord):
+    """The recording as the manifest states it, or one clear error naming the file. The model
+    build stops there: a model trained on other audio than its manifest lists could not be
+    rebuilt (`make lite-corpus` rebuilds or names what it cannot)."""
+    import soundfile as sf
+
+    if not path.is_file():
+        raise ManifestError(f"{path}: corpus recording {record.id} is missing; run `make lite-corpus`")
+    try:
+        pcm, sr = sf.read(str(path), dtype="int16", always_2d=True)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's problem
+        raise ManifestError(f"{path}: corpus recording {record.id} is undecodable ({type(exc).__name__}: {exc}); "
+                            "run `make lite-corpus` to rebuild it") from None
+    if audio_sha256(pcm, sr) != record.sha256:
+        raise ManifestError(f"{path}: corpus recording {record.id} does not match its manifest checksum; "
+                            "run `make lite-corpus` to rebuild it")
+    return load_audio((sr, pcm.astype(np.float32) / 32768.0), name=str(path))
 
 
 class RealCorpusBuilder(CorpusBuilder):
@@ -141,10 +172,7 @@ class RealCorpusBuilder(CorpusBuilder):
         return [r for r in self.manifest.records if self.splits[r.source] == split]
 
     def source(self, record: CorpusRecord) -> Source:
-        path = self.root / record.file_name
-        if not path.exists():
-            raise ManifestError(f"{path}: corpus recording {record.id} is missing; run `make lite-corpus`")
-        audio = load_audio(path)
+        audio = load_verified(self.root / record.file_name, record)
         x = resample(audio.samples, audio.sample_rate, SR)
         x = (x - x.mean()).astype(np.float32)
         prof = profile_of(record)

@@ -10,9 +10,11 @@ Label recipe (`LabelRecipe`), all on the 1-10 scale:
 - PC = PC1 + k * log2(L), L = the number of simultaneous layers (sources, instrument
   parts; babble and noise beds add a share as they become audible). PC1 is the AES
   speech PC mean (one voice) and k puts the AES music PC mean at three layers.
-- CE, CU = the domain's AES mean + its AES slope on PQ * (PQ - domain PQ mean)
-  + a content offset for synthetic kinds (a sine tone is technically clean but no one
-  enjoys it) - a clutter penalty per extra unrelated source in a mixture.
+- CE, CU = the domain's AES mean + its AES coefficients on PQ and on PC (fitted together
+  on the clip means) times their distance from the domain means, where the PQ seen is
+  the undamaged recording's plus DAMAGE_SHARE of what damage took away, + a content offset
+  by kind (a sine tone is technically clean but no one enjoys it) - a clutter penalty per
+  extra unrelated source in a mixture.
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ HISS_SNR_DB = -10.0
 CLUTTER_CE = 0.5  # per extra unrelated source in a mixture
 CLUTTER_CU = 0.5
 MIX_SEVERITY = 0.1  # per extra source: mutual masking
+# The AES slope of CE/CU on PQ is measured between different recordings, which differ in
+# content as well as production. Damage done to one recording leaves its content as it
+# was, so CE and CU follow the PQ lost to a transformation by this share of that slope only.
+DAMAGE_SHARE = 0.6
 TYPICAL_MUSIC_LAYERS = 3.0  # the assumption that ties k to the AES music PC mean
 
 
@@ -152,6 +158,8 @@ class LabelRecipe:
         severity = sum(t.severity for t in transforms) + MIX_SEVERITY * max(0.0, n_eff - 1.0)
         if pq is None:
             pq = 1.0 + (pq0 - 1.0) * math.exp(-severity)
+        # Content axes see the undamaged production fully, the damage by DAMAGE_SHARE.
+        pq_seen = pq0 + DAMAGE_SHARE * (pq - pq0)
         layers = sum(w * s.layers for (s, _), w in zip(components, weights)) + sum(t.extra_layers for t in transforms)
         pc = self.pc_single + self.pc_per_doubling * math.log2(max(1.0, layers))
         ce = cu = 0.0
@@ -160,8 +168,8 @@ class LabelRecipe:
             off_ce, off_cu = CONTENT_OFFSETS[s.content or s.kind]
             if p.on_pq_pc:  # CE and CU follow PQ and PC as the AES clip means do
                 (ce_pq, ce_pc), (cu_pq, cu_pc) = p.on_pq_pc["CE"], p.on_pq_pc["CU"]
-                ce += w * (p.mean["CE"] + ce_pq * (pq - p.mean["PQ"]) + ce_pc * (pc - p.mean["PC"]) + off_ce)
-                cu += w * (p.mean["CU"] + cu_pq * (pq - p.mean["PQ"]) + cu_pc * (pc - p.mean["PC"]) + off_cu)
+                ce += w * (p.mean["CE"] + ce_pq * (pq_seen - p.mean["PQ"]) + ce_pc * (pc - p.mean["PC"]) + off_ce)
+                cu += w * (p.mean["CU"] + cu_pq * (pq_seen - p.mean["PQ"]) + cu_pc * (pc - p.mean["PC"]) + off_cu)
             else:
                 ce += w * (p.mean["CE"] + p.slope_on_pq["CE"] * (pq - p.mean["PQ"]) + off_ce)
                 cu += w * (p.mean["CU"] + p.slope_on_pq["CU"] * (pq - p.mean["PQ"]) + off_cu)

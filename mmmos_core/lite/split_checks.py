@@ -4,7 +4,8 @@
 build, for the model card; ``--split val`` runs the same on the validation sources while
 developing (those guide choices, so their numbers are not evidence of generalisation).
 
-Every clip is at most 10 s, transformed at its own sample rate. What is measured:
+Every clip is at most 10 s, transformed at its own sample rate. A transformation that
+leaves the samples as they were (8-bit quantisation of an 8-bit file) is no pair. What is measured:
 - degradation: PQ(clean) > PQ(degraded) for white noise 20/10/0 dB, babble 10 dB, reverb
   (RT60 0.8 s, DRR 0 dB), hard clipping at 30% of the peak, a 3 kHz low-pass, 8-bit
   quantisation and a codec stand-in (3.5 kHz band, 20 dB holes); noise 20 > 10 > 0 dB;
@@ -82,6 +83,8 @@ def run_split_checks(score: ScoreFn, clips: list[SplitClip], babble_pool: list[n
                 row.update({"OVRL": t["OVRL"], "P808": t["P808"]})
             rows.append(row)
         for name in list(vs)[1:]:
+            if np.array_equal(vs[name].samples, c.audio.samples):
+                continue  # e.g. 8-bit quantisation of an 8-bit file: nothing was degraded
             pairs.append({"clip": c.audio.source, "domain": c.domain, "degradation": name,
                           "clean": scores["clean"]["PQ"], "degraded": scores[name]["PQ"],
                           "ok": bool(scores["clean"]["PQ"] > scores[name]["PQ"])})
