@@ -30,12 +30,12 @@ TOLERANCE = 1e-6
 # about even (88.7% vs 87.3%); docs/lite.md.
 EPOCHS = 10
 
-NOTE = ("offline demo model (MMMOS-lite): hand-designed acoustic features and small heads trained on "
-        "synthetic degradations and mixtures with recipe labels, not on human ratings; a stand-in until "
-        "the TriEnc weights are trained")
-DESCRIPTION = ("MMMOS-lite: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained by "
-               "the MMMOS pipeline on real recordings and synthetic sounds with controlled degradations. "
-               "See MODEL_CARD.md.")
+NOTE = ("offline demo model (MMMOS-lite 2): hand-designed acoustic features and small heads trained on real "
+        "recordings under synthetic degradations, with targets from a recipe and, for speech, from DNSMOS; "
+        "not on human ratings of its audio; a stand-in until the TriEnc weights are trained")
+DESCRIPTION = ("MMMOS-lite 2: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained by "
+               "the MMMOS pipeline on the real-audio corpus (400 recordings, 41 sources) with controlled "
+               "degradations and mixtures. See MODEL_CARD.md.")
 
 
 def deterministic() -> None:
