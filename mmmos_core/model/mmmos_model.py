@@ -192,9 +192,11 @@ class MMMOSModel(nn.Module):
     def member_scores(self, clips: list[ClipFeatures]) -> torch.Tensor:
         """[M, clips, 4] scores on the 1-10 scale; the encoders already ran once per clip."""
         batch = FeatureBatch.from_clips(clips, with_sequence=self.needs_sequence, device=self.device)
-        windows = torch.stack([member(batch) for member in self.members])  # [M, B, 4]
-        z = torch.stack([batch.clip_average(w) for w in windows])
-        return self.denormalise(z)
+        windows = self.denormalise(torch.stack([member(batch) for member in self.members]))  # [M, B, 4]
+        # Each window is put on the 1-10 scale before the length-weighted mean, so a clip's
+        # score is exactly the mean of the window scores its timeline shows (a member far below
+        # 1 in one noisy window cannot pull the other windows down).
+        return torch.stack([batch.clip_average(w) for w in windows])
 
     def predict(self, x: AudioLike, *, name: str | None = None, start_time: float | None = None,
                 end_time: float | None = None, timeline: bool = False) -> Prediction:
