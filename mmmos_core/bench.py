@@ -61,16 +61,18 @@ def corpus_lengths(count: int = 32, seed: int = 0) -> list[float]:
     return [round(float(s), 2) for s in rng.uniform(2.0, 30.0, count)]
 
 
-def corpus_throughput(model, count: int = 32, windows_per_forward: int = 4, chunk: int = 8) -> dict[str, Any]:
+def corpus_throughput(model, count: int = 32, windows_per_forward: int | None = None,
+                      chunk: int = 8) -> dict[str, Any]:
     """Clips per minute over ``count`` mixed-length clips, one at a time and then batched.
 
-    Single: each clip scored on its own, one window per forward. Batched: ``chunk`` clips
-    per call (as `predict_many` and the batch engines send them) with up to
-    ``windows_per_forward`` windows of those clips in each encoder forward. Same clips,
-    same run, cache off; the scores of the two must agree within 1e-4.
+    Single: each clip scored on its own. Batched: ``chunk`` clips per call, as
+    `predict_many` and the batch engines send them, run as the product runs them: with
+    ``windows_per_forward`` None each encoder forward takes the device-aware default (one
+    window on a CPU, 8 on a GPU; `windows_per_forward` in the result says which). Same
+    clips, same run, cache off; the scores of the two must agree within 1e-4.
+    ``rss_after_batch_growth_mb``: resident memory after the batched pass minus before it.
     """
     from .model.cache import EmbeddingCache
-    from .model.mmmos_model import MMMOSModel
 
     audios = [model.load(probe_clip(s, seed=i + 100), name=f"corpus_{i}") for i, s in enumerate(corpus_lengths(count))]
     model.cache = EmbeddingCache(max_items=0)
@@ -85,14 +87,21 @@ def corpus_throughput(model, count: int = 32, windows_per_forward: int = 4, chun
     sync()
     single_s = time.perf_counter() - t
     before = rss_mb()
-    model.windows_per_forward = windows_per_forward
+    had = "windows_per_forward" in model.__dict__
+    previous = model.windows_per_forward
+    if windows_per_forward is not None:
+        model.windows_per_forward = windows_per_forward
+    used = model.encoder_windows_per_forward()
     try:
         t = time.perf_counter()
         batched = [p for i in range(0, count, chunk) for p in model.predict_audio(audios[i:i + chunk])]
         sync()
         batched_s = time.perf_counter() - t
     finally:
-        model.windows_per_forward = MMMOSModel.windows_per_forward
+        if had:
+            model.windows_per_forward = previous
+        else:
+            model.__dict__.pop("windows_per_forward", None)
     after = rss_mb()
     diff = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(single, batched) for k in a.scores)
     out = {
@@ -102,7 +111,9 @@ def corpus_throughput(model, count: int = 32, windows_per_forward: int = 4, chun
         "clips_per_min_batched": round(60 * count / batched_s, 3),
         "batched_over_single": round(single_s / batched_s, 4),
         "batched_max_abs_score_diff": float(f"{diff:.3g}"),
-        "windows_per_forward": windows_per_forward,
+        "clips_per_call": chunk,
+        "windows_per_forward": max(used.values()),
+        "windows_per_forward_by_encoder": used,
     }
     if before is not None and after is not None:
         out["rss_after_batch_growth_mb"] = round(after - before, 1)
@@ -145,6 +156,15 @@ def rss_mb():
     except OSError:
         return None
 
+def peak_rss_mb():
+    # This process's own peak (VmHWM). Not ru_maxrss: a child started by fork/vfork + exec
+    # inherits its parent's peak there, so the bench's own ~4 GB would read as this probe's.
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 tensors = [*model.parameters(), *model.buffers()]
 out["weights_mb"] = sum(x.numel() * x.element_size() for x in tensors) / 2 ** 20
 model.cache = EmbeddingCache(max_items=0)
@@ -154,20 +174,7 @@ before = rss_mb()
 for i, seconds in enumerate((1.3, 7.9, 4.1, 9.6, 2.2, 6.4, 3.7, 8.8)):
     model.predict(probe_clip(seconds, seed=i + 1))
 after = rss_mb()
-
-def peak_mb():
-    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child
-    # started from a parent that holds a model would report the parent's size as its own.
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-out["peak_rss_mb"] = peak_mb()
+out["peak_rss_mb"] = peak_rss_mb()
 out["rss_growth_8_mixed_clips_mb"] = None if before is None else after - before
 del model, tensors
 gc.collect()
@@ -181,7 +188,8 @@ def fresh_process_probe(spec: str, device: str | None = None) -> dict[str, float
     """Cold start and memory of ``spec`` in a fresh interpreter: import + load time, then
     one 10 s prediction, then 8 clips of mixed lengths, then the model freed.
 
-    ``model_peak_mb`` is the process's peak RSS minus what stays resident once the model
+    ``model_peak_mb`` is the probe process's own peak RSS (VmHWM: the bench's own peak
+    would leak in through ru_maxrss) minus what stays resident once the model
     is gone (the interpreter, torch and every library the model's code imported), i.e.
     the memory the loaded model itself needs, weights plus its working set.
     ``rss_growth_8_mixed_clips_mb``: how much resident memory the mixed clips left behind.

@@ -61,6 +61,27 @@ def test_bench_reports_floor_throughput_and_memory_keys(tmp_path):
     assert result["batched_max_abs_score_diff"] <= 1e-4
     assert result["clips_per_min_single"] > 0 and result["clips_per_min_batched"] > 0
     assert "rss_after_batch_growth_mb" in result  # Linux CI; /proc is read
+    # measured as the product runs it: the CPU default, one window per encoder forward
+    assert result["windows_per_forward_by_encoder"] == {"wavlm": 1, "muq": 1, "m2d": 1}
+    assert result["windows_per_forward"] == 1 and result["clips_per_call"] == 8
+
+
+def test_fresh_probe_peak_is_its_own_not_the_benchs(tmp_path):
+    """A child started by fork/vfork + exec inherits its parent's ru_maxrss: the probe must
+    read its own peak, or the bench's loaded model would count as the probe's."""
+    import numpy as np
+
+    from mmmos_core.bench import fresh_process_probe, rss_mb
+    from mmmos_core.model.trienc import build_trienc_dir
+
+    if rss_mb() is None:
+        pytest.skip("needs /proc")
+    build_trienc_dir(tmp_path / "tiny", members=2)
+    ballast = np.ones(2048 * 2 ** 20 // 8)  # 2 GiB, touched: this process's peak is now above it
+    result = fresh_process_probe(str(tmp_path / "tiny"))
+    del ballast
+    assert result["peak_rss_mb"] < 2048
+    assert 0 < result["model_peak_mb"] < result["peak_rss_mb"]
 
 
 def test_encoder_code_names_no_device_literally():
@@ -79,18 +100,3 @@ def test_an_encoder_without_matrix_products_gets_no_floor():
 
     assert arithmetic_floor({"acoustic": build_encoder("acoustic")}) == {}
 
-
-def test_the_fresh_probe_peak_is_its_own_not_the_parent_s():
-    """Linux carries getrusage's ru_maxrss across exec: a probe started by a process that
-    holds a big model reported that process's size as the model's peak."""
-    import numpy as np
-
-    from mmmos_core.bench import fresh_process_probe
-
-    alone = fresh_process_probe("lite")["peak_rss_mb"]
-    ballast = np.ones(1_500 * 2 ** 20 // 8)  # 1.5 GiB resident in this (the parent) process
-    try:
-        beside = fresh_process_probe("lite")["peak_rss_mb"]
-    finally:
-        del ballast
-    assert beside < alone + 300, (alone, beside)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import assert_encode_alike, encode_alone_and_padded
@@ -82,6 +84,29 @@ def test_front_end_matches_nnaudio():
 
 def test_loaded_weights_equal_saved(saved, encoder):
     assert_encode_alike(encoder, saved[1].freeze(), audio(3))
+
+
+def test_weights_are_the_files_own_pages_and_equal_a_plain_load(saved, encoder, tmp_path):
+    """The zip-format .pth is memory-mapped and its tensors adopted: no private copy, the same
+    values as reading the file whole. A legacy-format file (no mmap possible) is read whole."""
+    import sys
+
+    plain = torch.load(saved[0], map_location="cpu", weights_only=True)
+    prefix = "module.ar.runtime.backbone."
+    state = encoder.backbone.state_dict()
+    assert set(state) == {k[len(prefix):] for k in plain if k.startswith(prefix)}
+    for key, value in state.items():
+        assert torch.equal(value, plain[prefix + key]), key
+    if sys.platform.startswith("linux"):
+        maps = Path("/proc/self/maps").read_text()
+        assert str(saved[0].resolve()) in maps  # held by the encoder's parameters
+
+    folder = tmp_path / TINY_M2D_NAME
+    folder.mkdir()
+    torch.save(plain, folder / "weights.pth", _use_new_zipfile_serialization=False)
+    legacy = build_encoder("m2d", {"path": str(folder), "arch": TINY_M2D})
+    for key, value in legacy.backbone.state_dict().items():
+        assert torch.equal(value, state[key]), key
 
 
 def test_deterministic(encoder):

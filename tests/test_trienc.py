@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from mmmos_core import load_model
 from mmmos_core.axes import AXES
@@ -139,6 +140,61 @@ def test_clips_batched_through_the_encoders_score_as_one_at_a_time(tiny, clips):
     finally:
         model.__dict__.pop("windows_per_forward", None)
         model.cache = cache
+    for one, many in zip(single, batched):
+        for a in AXES:
+            assert abs(one.scores[a] - many.scores[a]) < 1e-4
+
+
+def test_cpu_default_takes_one_window_per_forward_and_gpus_keep_batching(tiny, clips, monkeypatch):
+    """The device-aware default: on a CPU every pretrained encoder's forward takes one window
+    (its activations are the peak; a second window adds them again and no speed), the clips
+    of one call still share the call; an accelerator takes 8; an explicit setting wins."""
+    from mmmos_core.model import features
+    from mmmos_core.model.cache import EmbeddingCache
+
+    _, model = tiny
+    assert model.windows_per_forward is None
+    assert model.encoder_windows_per_forward() == {"wavlm": 1, "muq": 1, "m2d": 1}
+    seen: dict[str, list[int]] = {name: [] for name in model.encoders}
+    for name, encoder in model.encoders.items():
+        forward = encoder._forward
+        monkeypatch.setattr(encoder, "_forward", lambda x, f=forward, n=name: seen[n].append(x.shape[0]) or f(x))
+    audios = mixed_lengths(clips)  # 2 + 10 + 13.5 + 30 + 10 + 7.25 s: 9 windows, six of them full
+    cache, model.cache = model.cache, EmbeddingCache(max_items=0)
+    try:
+        model.predict_audio(audios)
+        assert all(sizes and max(sizes) == 1 and len(sizes) == 9 for sizes in seen.values()), seen
+        for sizes in seen.values():
+            sizes.clear()
+        model.windows_per_forward = 4
+        assert model.encoder_windows_per_forward() == {"wavlm": 4, "muq": 4, "m2d": 4}
+        model.predict_audio(audios)
+        assert all(max(sizes) == 4 for sizes in seen.values()), seen  # the six full windows: 4 + 2
+    finally:
+        model.__dict__.pop("windows_per_forward", None)
+        model.cache = cache
+    monkeypatch.setattr(features, "_device_of", lambda encoder: torch.device("cuda"))
+    assert model.encoder_windows_per_forward() == {n: features.ACCELERATOR_WINDOWS_PER_FORWARD
+                                                   for n in model.encoders}
+
+
+def test_batched_scoring_with_the_default_equals_one_at_a_time_and_trims_the_heap(tiny, clips, monkeypatch):
+    """What the batch engines run (several clips per call, default windows per forward) scores
+    as one clip at a time, and the heap is trimmed once the call's features are gone."""
+    from mmmos_core.model import mmmos_model
+    from mmmos_core.model.cache import EmbeddingCache
+
+    _, model = tiny
+    audios = mixed_lengths(clips)
+    cache, model.cache = model.cache, EmbeddingCache(max_items=0)
+    try:
+        single = [model.predict_audio([a])[0] for a in audios]
+        trims = []
+        monkeypatch.setattr(mmmos_model, "release_freed_heap", lambda: trims.append(1))
+        batched = model.predict_audio(audios)
+    finally:
+        model.cache = cache
+    assert trims == [1]
     for one, many in zip(single, batched):
         for a in AXES:
             assert abs(one.scores[a] - many.scores[a]) < 1e-4

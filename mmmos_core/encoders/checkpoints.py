@@ -267,8 +267,8 @@ class PretrainedEncoder(Encoder):
     weight_files: ClassVar[tuple[str, ...]] = ()  # and at least one of these
     # Every window in a batch adds its own front-end activations (about 150 MB per 10 s
     # window for WavLM's and MuQ's first conv layers): by default one window per forward
-    # on a CPU keeps the peak memory of a long clip that of a 10 s one. Corpus scoring
-    # asks for more (`encode_windows_of(max_batch=...)`) where throughput matters more.
+    # on a CPU keeps the peak memory of a long clip, or of a batch of clips, that of a 10 s
+    # one (`features.windows_per_forward`); a caller may still ask for more.
     cpu_max_batch: ClassVar[int | None] = 1
     # torch.float16 / torch.bfloat16 runs the forward under autocast (`set_autocast`); None: fp32.
     autocast_dtype: torch.dtype | None = None

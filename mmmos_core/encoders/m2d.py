@@ -127,9 +127,23 @@ class M2DBackbone(nn.Module):
         return x.reshape(batch, fbins, frames, dim).permute(0, 2, 1, 3).reshape(batch, frames, fbins * dim)
 
 
+def _torch_load(path: Path, weights_only: bool) -> Any:
+    """Memory-mapped where the file is in torch's zip format (what `torch.save` writes since
+    torch 1.6): the tensors the ViT adopts are then the file's own pages, shared by every
+    process that loads the same file and dropped by the kernel under pressure instead of
+    swapped. Resident memory is the same once a forward has touched every weight; the load
+    itself is faster and holds only what it touches. A legacy-format file is read whole."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+    return torch.load(path, map_location="cpu", weights_only=weights_only)
+
+
 def _load_pth(path: Path) -> dict[str, Any]:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _torch_load(path, weights_only=True)
     except pickle.UnpicklingError:
         # Some official files also pickle the training arguments (argparse.Namespace),
         # which only the unrestricted unpickler reads; the official loader does the same.
@@ -137,7 +151,7 @@ def _load_pth(path: Path) -> dict[str, Any]:
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
         raise ModelLoadError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return _torch_load(path, weights_only=False)
     except Exception as exc:  # any unpickling failure means the same to the user
         raise ModelLoadError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
 
