@@ -36,7 +36,7 @@ def probe_clip(seconds: float = PROBE_S, sr: int = PROBE_SR, seed: int = 0) -> t
     return sr, (x / np.abs(x).max() * 0.8).astype(np.float32)
 
 
-def _median_time(fn: Callable[[], Any], runs: int) -> float:
+def median_time(fn: Callable[[], Any], runs: int) -> float:
     fn()  # warm-up: first calls pay one-off allocation and kernel selection
     times = []
     for _ in range(runs):
@@ -129,7 +129,7 @@ def autocast_check(model, precision: str, clip) -> dict[str, Any]:
     set_autocast(encoders, precision)
     try:
         mixed = model.predict(clip)
-        latency = _median_time(lambda: model.predict(clip), 3)
+        latency = median_time(lambda: model.predict(clip), 3)
     finally:
         set_autocast(encoders, None)
     diff = max(abs(reference.scores[k] - mixed.scores[k]) for k in reference.scores)
@@ -224,7 +224,7 @@ def encoder_times(model, runs: int) -> dict[str, float]:
                 encoder.encode(wav, lengths)
             if model.device.type == "cuda":
                 torch.cuda.synchronize()
-        times[name] = round(_median_time(run, runs), 5)
+        times[name] = round(median_time(run, runs), 5)
     return times
 
 
@@ -245,7 +245,7 @@ def run_bench(spec: str, runs: int = 5, device: str | None = None, with_cold_sta
         if m.device.type == "cuda":
             torch.cuda.synchronize()
 
-    latency = _median_time(predict, runs)
+    latency = median_time(predict, runs)
     one = model.with_members([0])
     eight = model.with_members([i % len(model.members) for i in range(8)])
     one.cache = eight.cache = EmbeddingCache(max_items=0)

@@ -130,22 +130,16 @@ def measure(model_dir: Path, split: str, root: Path | None = None, progress=prin
 
 def resources(model_dir: Path) -> dict[str, Any]:
     """The `mmmos bench` keys the issue names: latency, cold start and peak memory."""
-    from mmmos_core.bench import fresh_process_probe, probe_clip
+    import torch
+
+    from mmmos_core.bench import fresh_process_probe, median_time, probe_clip
     from mmmos_core.model.cache import EmbeddingCache
     from mmmos_core.model.mmmos_model import MMMOSModel
-    import statistics
-    import torch
 
     model = MMMOSModel.from_pretrained(model_dir)
     model.cache = EmbeddingCache(max_items=0)
     clip = probe_clip()
-    model.predict(clip)
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
-        model.predict(clip)
-        times.append(time.perf_counter() - t)
-    out = {"latency_s": round(statistics.median(times), 4), "torch_threads": torch.get_num_threads(),
+    out = {"latency_s": round(median_time(lambda: model.predict(clip), 5), 4), "torch_threads": torch.get_num_threads(),
            "machine": platform.machine()}
     out.update(fresh_process_probe(str(model_dir)))
     return out
