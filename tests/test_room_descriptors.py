@@ -2,7 +2,6 @@
 room (RT60) or the babble it is there for, more than white noise at the same SNR where that
 is its point, and does not move with sample rate or gain. Version 1 stays as it was."""
 
-import hashlib
 import json
 import statistics
 import time
@@ -191,7 +190,9 @@ def test_configs_name_their_version_and_caches_keep_them_apart():
     assert again.version == 1 and again.cache_id == v1.cache_id
 
 
-def test_the_shipped_model_still_loads_as_version_1_with_the_same_scores():
+def test_the_shipped_model_computes_the_descriptors_its_config_names():
+    """Lite 2 is a version-2 model; version 1 (lite 1) descriptors are pinned by the golden
+    values above, so an old model directory still computes what it was trained on."""
     from mmmos_core import load_model
 
     path = REPO / "mmmos_core" / "assets" / "mmmos-lite" / "mmmos.json"
@@ -199,13 +200,6 @@ def test_the_shipped_model_still_loads_as_version_1_with_the_same_scores():
     model = load_model("lite")
     encoder = model.encoders["acoustic"]
     assert encoder.version == config["version"] and list(encoder.feature_names) == config["feature_names"]
-    golden = json.loads(GOLDEN.read_text())
-    if hashlib.sha256(path.read_bytes()).hexdigest() != golden["model_sha256"]:
-        pytest.skip("the shipped model was rebuilt since its scores were recorded (lite_card checks it)")
-    for clip, rec in golden["clips"].items():
-        scores = model.predict(str(EXAMPLES_DIR / clip)).scores
-        for axis, value in rec["lite_scores"].items():
-            assert scores[axis] == pytest.approx(value, abs=1e-5), (clip, axis)
 
 
 def test_version_2_costs_little_time(enc):
