@@ -228,10 +228,16 @@ class CorpusBuilder:
             x = np.concatenate([np.zeros(before, np.float32), x, np.zeros(after, np.float32)])
         if float(np.max(np.abs(x))) <= 1.0:
             x, _ = dg.quantise(x, 16)  # as a 16-bit file would hold it
+        labels, teacher = self.item_labels(components, transforms, x)
         if out_rate != SR:
             x = resample(x, SR, out_rate)
-        labels = self.recipe.labels(components, transforms)
-        return CorpusItem(item_id, x.astype(np.float32), out_rate, labels, [c.id for c, _ in components], transforms)
+        return CorpusItem(item_id, x.astype(np.float32), out_rate, labels, [c.id for c, _ in components], transforms,
+                          teacher)
+
+    def item_labels(self, components: list[tuple[Source, float]], transforms: list[Transform],
+                    samples: np.ndarray) -> tuple[dict[str, float], dict[str, float] | None]:
+        """The item's labels (and what a teacher said, if one labelled it) from its samples at SR."""
+        return self.recipe.labels(components, transforms), None
 
     def _rate(self, rng: np.random.Generator) -> int:
         s = self.settings

@@ -121,13 +121,14 @@ def source_splits(manifest: Manifest) -> dict[str, str]:
         for s in debian:
             out[s] = "fit"
         for s in debian:
-            if sum(v == "val" for k, v in out.items() if k in debian) >= n_val:
+            if n_val == 0:
                 break
             # A source stays in fit when it is the only fit source of one of its kinds (UI
             # sounds, keyboard, loops, hold music): validation must not take a kind away.
             others = [o for o in split if o != s and out.get(o, "fit") == "fit" and split[o] == "train"]
             if all(any(kind in kinds[o] for o in others) for kind in kinds[s]):
                 out[s] = "val"
+                n_val -= 1
     for s in split:
         out.setdefault(s, "fit")  # shared: sources
     return out
@@ -190,19 +191,14 @@ class RealCorpusBuilder(CorpusBuilder):
         return Source(record.id, record.domain, "real", x, layers, severity, base_pq=base, content=prof.content)
 
     # -- labels: the teacher for speech alone
-    def make_item(self, item_id, components, degrade, rng, babble_pool, out_rate=SR, level_db=None, crops=None,
-                  may_pad=False) -> CorpusItem:
-        item = super().make_item(item_id, components, degrade, rng, babble_pool, SR, level_db, crops, may_pad)
-        if self.teacher is not None and all(src.domain == "speech" for src, _ in components):
-            scores = self.teacher.scores(item.samples)
-            recipe_pq = item.labels["PQ"]
-            pq = self.teacher.blend(self.teacher.pq(scores), recipe_pq)
-            item.labels = self.recipe.labels(components, item.transforms, pq=pq)
-            item.teacher = {"OVRL": scores.ovrl, "P808": scores.p808, "recipe_pq": recipe_pq}
-        if out_rate != SR:
-            item.samples = resample(item.samples, SR, out_rate).astype(np.float32)
-            item.sample_rate = out_rate
-        return item
+    def item_labels(self, components, transforms, samples):
+        labels = self.recipe.labels(components, transforms)
+        if self.teacher is None or not all(src.domain == "speech" for src, _ in components):
+            return labels, None
+        scores = self.teacher.scores(samples)
+        pq = self.teacher.blend(self.teacher.pq(scores), labels["PQ"])
+        return (self.recipe.labels(components, transforms, pq=pq),
+                {"OVRL": scores.ovrl, "P808": scores.p808, "recipe_pq": labels["PQ"]})
 
     # -- the three sets
     def build_sets(self, progress=None) -> dict[str, list[CorpusItem]]:
