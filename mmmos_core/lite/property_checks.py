@@ -64,10 +64,11 @@ def _with(audio: Audio, samples: np.ndarray, tag: str, sample_rate: int | None =
                  f"{audio.source}#{tag}")
 
 
-def degraded_versions(audio: Audio, seed: int = 0) -> dict[str, Audio]:
-    """The clean clip and its degraded versions, keyed by name ("clean", "noise20", ...)."""
+def degraded_versions(audio: Audio, seed: int = 0, rng: np.random.Generator | None = None) -> dict[str, Audio]:
+    """The clean clip and its degraded versions, keyed by name ("clean", "noise20", ...).
+    ``rng`` (else one seeded with ``seed``) draws the noise; a caller may go on drawing from it."""
     x, sr = audio.samples, audio.sample_rate
-    rng = np.random.default_rng(seed)
+    rng = rng if rng is not None else np.random.default_rng(seed)
     noise = dg.white_noise(len(x), rng)
     out = {"clean": audio}
     for snr in NOISE_SNRS:
@@ -107,14 +108,17 @@ def mixture(clips: list[Audio], sample_rate: int = 16000, seconds: float | None 
     return Audio(mixed, sample_rate, f"mix:{name}"), alone
 
 
-def complexity_check(score: ScoreFn, clips: list[Audio], size: int = 3) -> CheckResult:
+def complexity_check(score: ScoreFn, clips: list[Audio], size: int = 3,
+                     combos: list[tuple[int, ...]] | None = None,
+                     name: str = "complexity mixtures") -> CheckResult:
+    """PC of a mixture > PC of each part alone, over every ``size`` of the clips (or ``combos``, index tuples)."""
     details = []
-    for combo in itertools.combinations(range(len(clips)), size):
+    for combo in combos if combos is not None else itertools.combinations(range(len(clips)), size):
         mixed, alone = mixture([clips[i] for i in combo])
         pcs = [s["PC"] for s in score([mixed] + alone)]
         details.append({"mixture": mixed.source, "pc_mix": pcs[0], "pc_alone": pcs[1:],
                         "ok": bool(pcs[0] > max(pcs[1:]))})
-    return CheckResult("complexity mixtures", sum(d["ok"] for d in details), len(details), details)
+    return CheckResult(name, sum(d["ok"] for d in details), len(details), details)
 
 
 def stability_check(score: ScoreFn, clips: list[Audio], tolerance: float = 0.3,

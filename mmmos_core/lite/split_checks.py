@@ -32,12 +32,14 @@ from mmmos_core.axes import AXES
 from mmmos_core.model.audio import Audio, resample
 
 from . import degradations as dg
-from .property_checks import CheckResult, ScoreFn, _with, mixture, stability_check
+from .property_checks import CheckResult, ScoreFn, _with, complexity_check, degraded_versions, stability_check
 
 BABBLE_SNR = 10.0
 REVERB = (0.8, 0.0)
 CODEC = (3500.0, 20.0)
 MIX_MIN_S = 2.0
+# The versions of each clip, in the order the report lists them.
+VERSIONS = ("clean", "noise20", "noise10", "noise0", "babble10", "reverb0.8", "clip", "lowpass3k", "quant8", "codec")
 
 
 @dataclass
@@ -49,20 +51,15 @@ class SplitClip:
 
 
 def versions(clip: Audio, babble_pool: list[np.ndarray], seed: int = 0) -> dict[str, Audio]:
+    """`property_checks.degraded_versions` and, from the same random stream, babble, a room and a codec."""
     x, sr = clip.samples, clip.sample_rate
     rng = np.random.default_rng(seed)
-    noise = dg.white_noise(len(x), rng)
-    out = {"clean": clip}
-    for snr in (20.0, 10.0, 0.0):
-        out[f"noise{snr:g}"] = _with(clip, dg.add_noise(x, noise, snr), f"noise{snr:g}")
+    out = degraded_versions(clip, rng=rng)
     talkers = [resample(t, 16000, sr) for t in babble_pool[:5]]
     out["babble10"] = _with(clip, dg.add_noise(x, dg.babble(len(x), talkers, rng), BABBLE_SNR), "babble10")
     out["reverb0.8"] = _with(clip, dg.reverb(x, sr, *REVERB, rng), "reverb0.8")
-    out["clip"] = _with(clip, dg.hard_clip(x, 0.3)[0], "clip")
-    out["lowpass3k"] = _with(clip, dg.lowpass(x, sr, 3000.0), "lowpass3k")
-    out["quant8"] = _with(clip, dg.quantise(x, 8)[0], "quant8")
     out["codec"] = _with(clip, dg.codec(x, sr, min(CODEC[0], 0.45 * sr), CODEC[1], rng), "codec")
-    return out
+    return {name: out[name] for name in VERSIONS}
 
 
 def _srcc(a, b) -> float:
@@ -117,17 +114,12 @@ def run_split_checks(score: ScoreFn, clips: list[SplitClip], babble_pool: list[n
 
 
 def _mixture_check(score: ScoreFn, pool: list[SplitClip], rng, count: int, name: str) -> CheckResult:
+    """`property_checks.complexity_check` over up to ``count`` triples of three different sources."""
     triples = [t for t in itertools.combinations(range(len(pool)), 3)
                if len({pool[i].source for i in t}) == 3 or len({c.source for c in pool}) < 3]
     if len(triples) > count:
         triples = [triples[i] for i in sorted(rng.choice(len(triples), size=count, replace=False))]
-    details = []
-    for t in triples:
-        mixed, alone = mixture([pool[i].audio for i in t])
-        pcs = [s["PC"] for s in score([mixed] + alone)]
-        details.append({"mixture": mixed.source, "pc_mix": pcs[0], "pc_alone": pcs[1:],
-                        "ok": bool(pcs[0] > max(pcs[1:]))})
-    return CheckResult(name, sum(d["ok"] for d in details), len(details), details)
+    return complexity_check(score, [c.audio for c in pool], combos=triples, name=name)
 
 
 def _speech_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
