@@ -87,7 +87,6 @@ def corpus_throughput(model, count: int = 32, windows_per_forward: int | None = 
     sync()
     single_s = time.perf_counter() - t
     before = rss_mb()
-    had = "windows_per_forward" in model.__dict__
     previous = model.windows_per_forward
     if windows_per_forward is not None:
         model.windows_per_forward = windows_per_forward
@@ -98,10 +97,7 @@ def corpus_throughput(model, count: int = 32, windows_per_forward: int | None = 
         sync()
         batched_s = time.perf_counter() - t
     finally:
-        if had:
-            model.windows_per_forward = previous
-        else:
-            model.__dict__.pop("windows_per_forward", None)
+        model.windows_per_forward = previous
     after = rss_mb()
     diff = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(single, batched) for k in a.scores)
     out = {
