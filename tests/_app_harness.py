@@ -100,3 +100,11 @@ def running_app(tmp: Path, model_dir: Path, clips: list[Path], require_play: boo
         yield RunningApp(f"http://127.0.0.1:{port}/", app, ratings)
     finally:
         demo.close()
+
+
+def example_design_playlists() -> dict[str, str]:
+    """The shipped A/B and MUSHRA example playlists, as an app config's ``listening.playlists``."""
+    from mmmos_core.paths import REPO_ASSETS
+
+    return {"AB": str(REPO_ASSETS / "studies" / "ab_example.json"),
+            "MUSHRA": str(REPO_ASSETS / "studies" / "mushra_example.json")}

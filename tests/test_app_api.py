@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _app_harness import gold_count, running_app
+from _app_harness import example_design_playlists, gold_count, running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -309,12 +309,8 @@ def test_ab_and_mushra_results_are_analysed_with_the_model_beside(client, tmp_pa
 
 @pytest.fixture(scope="module")
 def design_client(tmp_path_factory, logmel_model_dir, clips):
-    from mmmos_core.paths import REPO_ASSETS
-
-    playlists = {"AB": str(REPO_ASSETS / "studies" / "ab_example.json"),
-                 "MUSHRA": str(REPO_ASSETS / "studies" / "mushra_example.json")}
     with running_app(tmp_path_factory.mktemp("designs"), logmel_model_dir, clips,
-                     listening={"playlists": playlists}) as running:
+                     listening={"playlists": example_design_playlists()}) as running:
         yield Client(running.url, verbose=False), running
 
 

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from _app_harness import running_app
+from _app_harness import example_design_playlists, running_app
 from _browser import ARTIFACTS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -250,12 +250,8 @@ def test_ab_results_are_analysed_in_the_compare_tab(page, tmp_path):
 
 @pytest.fixture(scope="module")
 def design_app(tmp_path_factory, logmel_model_dir, clips):
-    from mmmos_core.paths import REPO_ASSETS
-
-    playlists = {"AB": str(REPO_ASSETS / "studies" / "ab_example.json"),
-                 "MUSHRA": str(REPO_ASSETS / "studies" / "mushra_example.json")}
     with running_app(tmp_path_factory.mktemp("browser-designs"), logmel_model_dir, clips,
-                     listening={"playlists": playlists}) as running:
+                     listening={"playlists": example_design_playlists()}) as running:
         yield running
 
 
