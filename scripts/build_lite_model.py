@@ -115,7 +115,8 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
     say(f"descriptor statistics over the training items ({time.time() - t0:.0f} s)")
 
     def items(name):
-        return [TrainItem(i.id, Audio(i.samples, i.sample_rate, source=i.id), i.labels) for i in sets[name]]
+        return [TrainItem(i.id, Audio(i.samples, i.sample_rate, source=i.id), i.labels, group=i.group)
+                for i in sets[name]]
 
     sweep = SweepSettings(subsets=[["acoustic"]], aggregators=["mlp", "blstm", "blstm_t"],
                           losses=["utmos", "contrastive", "dcq", "ccc"], top_k=6, epochs=epochs, lr=1e-3,

@@ -129,3 +129,28 @@ def test_corpus_is_reproducible_and_never_trains_on_held_out_recordings(recipe, 
         if item.transforms and "mix" not in item.id:
             clean = next(i for i in a["natural"] if i.sources == item.sources and not i.transforms)
             assert item.labels["PQ"] < clean.labels["PQ"]
+
+
+@pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
+def test_paired_versions_share_one_crop_and_rank_below_their_clean_version(recipe, shared_recordings):
+    from dataclasses import replace
+
+    train, held = split_recordings(list_recordings(SHARED_AUDIO))
+    settings = replace(TINY, paired_versions=True, real_clean=2, real_single=3, real_compound=1, other_rate_share=0.0)
+    items = CorpusBuilder(recipe, settings).build(train[:3], held)["train"]
+    groups: dict[str, list] = {}
+    for item in items:
+        if item.group is not None:
+            groups.setdefault(item.group, []).append(item)
+    real = {name: g for name, g in groups.items() if name.split("/")[0] in {r.name for r in train[:3]}}
+    assert len(real) == 3 * 2 and all(len(g) == 3 for g in real.values())  # 2 clean + 4 degraded per recording
+    for members in groups.values():
+        clean = [i for i in members if not i.transforms]
+        assert len(clean) == 1 and len({len(i.samples) for i in members}) == 1
+        for item in members:
+            if item.transforms:
+                assert item.labels["PQ"] < clean[0].labels["PQ"]
+    # the two groups of one recording are cut from two crops
+    first = [g for name, g in groups.items() if name.startswith(train[0].name)]
+    a, b = (next(i for i in g if not i.transforms).samples for g in first)
+    assert not (len(a) == len(b) and np.array_equal(a, b))

@@ -108,12 +108,15 @@ class CorpusItem:
     sources: list[str]
     transforms: list[Transform] = field(default_factory=list)
     teacher: dict[str, float] | None = None  # the speech teacher's scores, when it labelled PQ
+    group: str | None = None  # items cut from the same crop at the same level (clean and degraded versions)
 
     def describe(self) -> dict[str, Any]:
         out = {"id": self.id, "sources": self.sources, "labels": self.labels, "sample_rate": self.sample_rate,
                "transforms": [{"name": t.name, **t.params, "severity": t.severity} for t in self.transforms]}
         if self.teacher is not None:
             out["teacher"] = self.teacher
+        if self.group is not None:
+            out["group"] = self.group
         return out
 
 
@@ -149,6 +152,10 @@ class CorpusSettings:
     mixtures_proxy: int = 80
     mixtures_natural: int = 30
     produced_mixtures_train: int = 0  # mixtures of 2-3 dense productions (real_corpus)
+    # Versions of one crop: a single recording's clean and degraded training items share
+    # one crop, level and padding (a group, `CorpusItem.group`), so that what separates
+    # them is the transformation alone. Off: every item is cut on its own.
+    paired_versions: bool = False
     produced_mixtures_natural: int = 0
 
 
@@ -210,7 +217,8 @@ class CorpusBuilder:
     def make_item(self, item_id: str, components: list[tuple[Source, float]], degrade: list[tuple[str, dict]],
                   rng: np.random.Generator, babble_pool: list[np.ndarray], out_rate: int = SR,
                   level_db: float | None = None, crops: list[np.ndarray] | None = None,
-                  may_pad: bool = False) -> CorpusItem:
+                  may_pad: bool = False, padding: tuple[float, float] | None = None,
+                  group: str | None = None) -> CorpusItem:
         s = self.settings
         if crops is None:
             length = int(rng.uniform(s.min_s, s.max_s) * SR)
@@ -223,8 +231,10 @@ class CorpusBuilder:
         for kind, params in degrade:
             x, t = apply_degradation(kind, params, x, rng, self.recipe, main_domain, babble_pool)
             transforms.append(t)
-        if may_pad and rng.random() < s.silence_share:
-            before, after = (int(rng.uniform(0, 1.5) * len(x)) for _ in range(2))
+        if padding is None and may_pad and rng.random() < s.silence_share:
+            padding = (float(rng.uniform(0, 1.5)), float(rng.uniform(0, 1.5)))
+        if padding is not None and padding != (0.0, 0.0):
+            before, after = (int(f * len(x)) for f in padding)
             x = np.concatenate([np.zeros(before, np.float32), x, np.zeros(after, np.float32)])
         if float(np.max(np.abs(x))) <= 1.0:
             x, _ = dg.quantise(x, 16)  # as a 16-bit file would hold it
@@ -232,7 +242,7 @@ class CorpusBuilder:
         if out_rate != SR:
             x = resample(x, SR, out_rate)
         return CorpusItem(item_id, x.astype(np.float32), out_rate, labels, [c.id for c, _ in components], transforms,
-                          teacher)
+                          teacher, group)
 
     def item_labels(self, components: list[tuple[Source, float]], transforms: list[Transform],
                     samples: np.ndarray) -> tuple[dict[str, float], dict[str, float] | None]:
@@ -297,6 +307,9 @@ class CorpusBuilder:
             plan = [[]] * n_clean
             plan += [self._random_degradations(rng, 1, False) for _ in range(n_single)]
             plan += [self._random_degradations(rng, int(rng.integers(2, 4)), False) for _ in range(n_comp)]
+            if s.paired_versions and n_clean > 0:
+                items += self._versions(src, plan, n_clean, rng, babble_pool)
+                continue
             for j, deg in enumerate(plan):
                 items.append(self.make_item(f"train-{src.id}-{j:02d}", [(src, 0.0)], deg, rng, babble_pool,
                                             self._rate(rng), may_pad=True))
@@ -308,6 +321,24 @@ class CorpusBuilder:
             deg = self._random_degradations(rng, 1, False) if rng.random() < 0.4 else []
             items.append(self.make_item(f"train-mix{j:03d}", comps, deg, rng, babble_pool, self._rate(rng),
                                         may_pad=True))
+        return items
+
+    def _versions(self, src: Source, plan: list[list[tuple[str, dict]]], n_groups: int, rng: np.random.Generator,
+                  babble_pool: list[np.ndarray]) -> list[CorpusItem]:
+        """``plan``'s items in ``n_groups`` groups (plan[g] is group g's clean item; the
+        degraded ones are dealt round the groups), each group cut from one crop at one
+        level with one padding."""
+        s = self.settings
+        items = []
+        for g in range(n_groups):
+            crop = self.crop(src, rng, int(rng.uniform(s.min_s, s.max_s) * SR))
+            level = float(rng.uniform(*s.level_range))
+            padding = ((float(rng.uniform(0, 1.5)), float(rng.uniform(0, 1.5)))
+                       if rng.random() < s.silence_share else (0.0, 0.0))
+            for j in [g] + list(range(n_groups + g, len(plan), n_groups)):
+                items.append(self.make_item(f"train-{src.id}-{j:02d}", [(src, 0.0)], plan[j], rng, babble_pool,
+                                            self._rate(rng), level_db=level, crops=[crop], padding=padding,
+                                            group=f"{src.id}/{g}"))
         return items
 
     def _natural_items(self, rng, held, babble_pool) -> list[CorpusItem]:

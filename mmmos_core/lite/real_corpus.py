@@ -245,4 +245,5 @@ def real_corpus_settings(seed: int = 0) -> CorpusSettings:
                           textures_proxy=8, tones_train=4, tones_proxy=2, hiss_train=4, hiss_proxy=2,
                           real_clean=2, real_single=5, real_compound=2, synth_clean=2, synth_single=6,
                           synth_compound=2, mixtures_train=1200, proxy_items_per_source=4, mixtures_proxy=80,
-                          mixtures_natural=60, produced_mixtures_train=300, produced_mixtures_natural=40)
+                          mixtures_natural=60, produced_mixtures_train=300, produced_mixtures_natural=40,
+                          paired_versions=True)

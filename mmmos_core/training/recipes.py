@@ -26,6 +26,9 @@ OPTIMISERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 CROPS = ("random-window", "all-windows")
 KEEP_EPOCH = ("best-validation", "last")
+# "grouped": the items of one group (versions of one recording's crop) share a batch, so the
+# pairwise losses compare them directly; "shuffled": every item on its own.
+BATCHINGS = ("shuffled", "grouped")
 SELECTIONS = ("both-sets", "proxy-only")
 DATA_SPLITS = ("paper", "natural-only")
 ENSEMBLES = {  # --ensemble NAME -> (selection rule, members kept)
@@ -75,6 +78,7 @@ class SweepSettings:
     grad_clip: float | None = 5.0
     batch_size_by_aggregator: dict[str, int] = field(default_factory=dict)  # overrides batch_size
     crop: str = "all-windows"  # "random-window": one random 10 s window per clip per step
+    batching: str = "shuffled"  # "grouped": a group's items (TrainItem.group) share a batch
     keep_epoch: str = "last"
     loss_units: str = "rating"
     loss_conventions: LossConventions = field(default_factory=LossConventions)
@@ -89,7 +93,8 @@ class SweepSettings:
 
     def __post_init__(self):
         for value, allowed, what in ((self.optimiser, OPTIMISERS, "optimiser"), (self.schedule, SCHEDULES, "schedule"),
-                                     (self.crop, CROPS, "crop"), (self.keep_epoch, KEEP_EPOCH, "keep_epoch"),
+                                     (self.crop, CROPS, "crop"), (self.batching, BATCHINGS, "batching"),
+                                     (self.keep_epoch, KEEP_EPOCH, "keep_epoch"),
                                      (self.loss_units, UNITS, "loss_units"), (self.selection, SELECTIONS, "selection"),
                                      (self.data_split, DATA_SPLITS, "data_split")):
             if value not in allowed:

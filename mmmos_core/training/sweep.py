@@ -47,6 +47,7 @@ class TrainItem:
     audio: str | Audio
     labels: dict[str, float]
     system: str | None = None
+    group: str | None = None  # versions of one recording (clean, degraded) share a group
 
 
 @dataclass
@@ -156,6 +157,36 @@ def _random_window(clip: ClipFeatures, generator: torch.Generator) -> ClipFeatur
     return ClipFeatures(by_encoder, clip.weights[w:w + 1])
 
 
+def batch_orders(groups: list[str | None], batch_size: int, generator: torch.Generator,
+                 batching: str = "shuffled") -> list[list[int]]:
+    """One epoch's batches of item indices. "shuffled": a random permutation cut into
+    batches. "grouped": groups in random order, each kept whole inside one batch (a group
+    larger than a batch is cut), items shuffled within their group; a batch is closed when
+    the next group would not fit, so batches may run a little short. Items without a group
+    are groups of one."""
+    n = len(groups)
+    if batching == "shuffled":
+        order = torch.randperm(n, generator=generator).tolist()
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    members: dict[object, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(("item", i) if g is None else g, []).append(i)
+    blocks = list(members.values())
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for b in torch.randperm(len(blocks), generator=generator).tolist():
+        block = [blocks[b][j] for j in torch.randperm(len(blocks[b]), generator=generator).tolist()]
+        for k in range(0, len(block), batch_size):
+            part = block[k:k + batch_size]
+            if len(current) + len(part) > batch_size:
+                batches.append(current)
+                current = []
+            current = current + part
+    if current:
+        batches.append(current)
+    return batches
+
+
 def _optimiser(member: Member, settings: SweepSettings) -> torch.optim.Optimizer:
     if settings.optimiser == "adam":
         return torch.optim.Adam(member.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
@@ -178,7 +209,8 @@ def _validation_loss(member: Member, loss_fn, clips: list[ClipFeatures], y: torc
 
 def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips: list[ClipFeatures],
                  targets: np.ndarray, mean: torch.Tensor, std: torch.Tensor, settings: SweepSettings,
-                 seed: int, validation: tuple[list[ClipFeatures], np.ndarray] | None = None) -> Member:
+                 seed: int, validation: tuple[list[ClipFeatures], np.ndarray] | None = None,
+                 groups: list[str | None] | None = None) -> Member:
     """Train one member; with ``keep_epoch="best-validation"`` the epoch of lowest validation loss is kept."""
     _set_seed(seed)
     member = Member(config, shapes).to(settings.device)
@@ -194,12 +226,10 @@ def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips
         val_clips, val_targets = validation
         val_y = torch.tensor(val_targets, dtype=torch.float32, device=settings.device)
     best = (float("inf"), 0, None)
-    n = len(clips)
+    groups = groups if groups is not None else [None] * len(clips)
     for epoch in range(1, settings.epochs + 1):
         member.train()
-        order = torch.randperm(n, generator=generator).tolist()
-        for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
+        for idx in batch_orders(groups, batch_size, generator, settings.batching):
             if len(idx) < 2:
                 continue  # pairwise losses need pairs
             chosen = [clips[j] for j in idx]
@@ -299,7 +329,8 @@ def train_ensemble(encoders: dict[str, Encoder], train: list[TrainItem], natural
                                         "lr": settings.lr, "optimiser": settings.optimiser,
                                         "batch_size": settings.batch_size_for(configuration.aggregator),
                                         "weight_decay": settings.weight_decay})
-        member = train_member(config, shapes, train_clips, targets, mean, std, settings, seed, validation)
+        member = train_member(config, shapes, train_clips, targets, mean, std, settings, seed, validation,
+                              groups=[item.group for item in train_items])
         evals, predictions[member_name] = _set_metric(member, sets, mean, std, settings.device)
         config.validation = {label: evals[label]["mean"] for label in evals}
         progress(f"[{n + 1}/{len(configurations)}] {member_name}: natural {settings.select_metric} "
