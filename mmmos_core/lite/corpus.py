@@ -156,6 +156,9 @@ class CorpusSettings:
     # one crop, level and padding (a group, `CorpusItem.group`), so that what separates
     # them is the transformation alone. Off: every item is cut on its own.
     paired_versions: bool = False
+    # How often each transformation is drawn for a training recording of a domain, relative
+    # to the others (unlisted: 1). None: every kind equally often.
+    kind_weights: dict[str, dict[str, float]] | None = None
     produced_mixtures_natural: int = 0
 
 
@@ -253,16 +256,24 @@ class CorpusBuilder:
         s = self.settings
         return int(rng.choice(s.other_rates)) if rng.random() < s.other_rate_share else SR
 
-    def _random_degradations(self, rng: np.random.Generator, count: int, heavy: bool) -> list[tuple[str, dict]]:
+    def _draw_kinds(self, rng: np.random.Generator, kinds, count: int, domain: str | None) -> list[str]:
+        weights = (self.settings.kind_weights or {}).get(domain) if domain else None
+        if not weights:
+            return [str(k) for k in rng.choice(kinds, size=count, replace=False)]
+        p = np.array([weights.get(k, 1.0) for k in kinds], dtype=np.float64)
+        return [str(k) for k in rng.choice(kinds, size=count, replace=False, p=p / p.sum())]
+
+    def _random_degradations(self, rng: np.random.Generator, count: int, heavy: bool,
+                             domain: str | None = None) -> list[tuple[str, dict]]:
         if count >= 2 and rng.random() < 0.35:
             # Band-limiting under added noise is common in the wild (a phone call in a
             # cafe) and hard: the noise fills the missing band. Make sure it is seen.
             kinds = [str(rng.choice(["lowpass", "codec"])),
                      str(rng.choice(["white", "pink", "brown", "babble", "quantise"]))]
             rest = [k for k in dg.DEGRADATIONS if k not in kinds]
-            kinds += [str(k) for k in rng.choice(rest, size=count - 2, replace=False)]
+            kinds += self._draw_kinds(rng, rest, count - 2, domain)
         else:
-            kinds = [str(k) for k in rng.choice(dg.DEGRADATIONS, size=count, replace=False)]
+            kinds = self._draw_kinds(rng, list(dg.DEGRADATIONS), count, domain)
         # Level and clipping happen before anything else in a real chain; noise last.
         order = {"quiet": 0, "clip_fs": 1, "clip": 1, "quantise": 9}
         kinds.sort(key=lambda k: order.get(k, 5))
@@ -305,8 +316,8 @@ class CorpusBuilder:
             if src.kind == "hiss":  # already as bad as it gets: only seen at other levels and rates
                 n_clean, n_single, n_comp = 6, 0, 0
             plan = [[]] * n_clean
-            plan += [self._random_degradations(rng, 1, False) for _ in range(n_single)]
-            plan += [self._random_degradations(rng, int(rng.integers(2, 4)), False) for _ in range(n_comp)]
+            plan += [self._random_degradations(rng, 1, False, src.domain) for _ in range(n_single)]
+            plan += [self._random_degradations(rng, int(rng.integers(2, 4)), False, src.domain) for _ in range(n_comp)]
             if s.paired_versions and n_clean > 0:
                 items += self._versions(src, plan, n_clean, rng, babble_pool)
                 continue
