@@ -145,6 +145,31 @@ def resources(model_dir: Path) -> dict[str, Any]:
     return out
 
 
+def members_sha256(model_dir: Path) -> str:
+    """One hash over a model's manifest and member weights: which build a report belongs to."""
+    import hashlib
+
+    h = hashlib.sha256((model_dir / "mmmos.json").read_bytes())
+    for p in sorted((model_dir / "members").glob("*.safetensors")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def previous_report(model_dir: Path, build: str) -> dict[str, Any] | None:
+    """The held-out numbers of the model this build replaces, from the report still in its
+    folder (measured on the same check clips when that model was built), or None. A report of
+    this same build keeps the previous it already names."""
+    path = model_dir / REPORT
+    if not path.is_file():
+        return None
+    old = json.loads(path.read_text())
+    if old.get("build") == build:
+        return old.get("previous")
+    keep = {k: v for k, v in old.items() if k not in ("previous", "lite1", "resources")}
+    keep.setdefault("model", "the previous shipped model")
+    return keep
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.lite_card", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -159,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         from scripts.lite_card_text import write_card
 
         summary["resources"] = resources(args.model_dir)
+        summary["model"] = json.loads((args.model_dir / "mmmos.json").read_text())["description"].split(":")[0]
+        summary["build"] = members_sha256(args.model_dir)
+        previous = previous_report(args.model_dir, summary["build"])
+        if previous:
+            summary["previous"] = previous
         (args.model_dir / REPORT).write_text(json.dumps(summary, indent=1, default=float) + "\n")
         write_card(args.model_dir, summary)
     return 0

@@ -35,8 +35,13 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
     sp = {k[len("speech_"):]: v for k, v in s.items() if k.startswith("speech_")}
     res = s.get("resources", {})
     today = datetime.date.today().isoformat()
+    # The model this one replaced, measured on the same clips (older reports named it "lite1").
+    base = s.get("previous") or s.get("lite1")
+    base_name = (base or {}).get("model", "lite 1" if s.get("lite1") else "previous model")
+    model_name = manifest["description"].split(":")[0]
+    when = "after this build" if "lite1" in s and not s.get("previous") else "when it was built"
     lines = [
-        "# MMMOS-lite 2: the offline default model",
+        f"# {manifest['description'].split(':')[0]}: the offline default model",
         "",
         f"> {manifest['note']}",
         "",
@@ -105,13 +110,11 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         "",
         f"{s['recordings']} recordings of the check sources, first 10 s, transformed at their own rate",
         "(`mmmos_core/lite/split_checks.py`; `python -m scripts.lite_card`). Nothing was chosen by",
-        "looking at them. Targets from issue 11." + (" The last column is the previous shipped model (lite 1,"
-                                                     " trained on 12 shared recordings and synthetic material),"
-                                                     " measured on the same clips after this build, for comparison"
-                                                     " only." if s.get("lite1") else ""),
+        "looking at them. Targets from issue 11." + (f" The last column is the model this one replaces ({base_name}),"
+                                                     f" measured on the same clips {when}, for comparison only."
+                                                     if base else ""),
         "",
     ]
-    base = s.get("lite1")
     rows = [
         ("PQ(clean) > PQ(degraded), 9 transformations", lambda x: _pct(x, "degradation"), "≥ 97%", "degradation_rate"),
         ("noise 20 > 10 > 0 dB", lambda x: _pct(x, "monotonic"), "≥ 98%", "monotonic_rate"),
@@ -141,7 +144,7 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
          "produced_complexity_rate"),
     ]
     if base:
-        lines += ["| check | lite 2 | target | met | lite 1, same checks |", "|---|---|---|---|---|"]
+        lines += [f"| check | {model_name} | target | met | {base_name}, same checks |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {value(s)} | {target} | {_mark(s, key)} | {value(base)} |" for name, value, target, key in rows]
     else:
         lines += ["| check | result | target | met |", "|---|---|---|---|"]

@@ -173,3 +173,24 @@ def test_it_ships_scores_of_recordings_it_never_trained_on_as_context(model):
     assert len(context) >= 9 and {r["domain"] for r in context} == {"speech", "music", "sound"}
     assert all(source_of[r["path"].rsplit(".", 1)[0]] in manifest["source_splits"]["val"] for r in context)
     assert all(r["set"] == "held-out" and 1.0 <= r["PQ"] <= 10.0 for r in context)
+
+
+def test_a_new_card_compares_with_the_model_it_replaces_and_a_rerun_keeps_that(tmp_path):
+    from scripts.lite_card import REPORT, members_sha256, previous_report
+
+    (tmp_path / "members").mkdir()
+    (tmp_path / "mmmos.json").write_text('{"description": "MMMOS-lite 9: test"}')
+    (tmp_path / "members" / "a.safetensors").write_bytes(b"old weights")
+    old_build = members_sha256(tmp_path)
+    old = {"model": "MMMOS-lite 8", "build": old_build, "degradation_rate": 0.9, "resources": {"latency_s": 1.0},
+           "previous": {"model": "MMMOS-lite 7"}}
+    (tmp_path / REPORT).write_text(json.dumps(old))
+    assert previous_report(tmp_path, old_build) == {"model": "MMMOS-lite 7"}  # a rerun of the same build
+    (tmp_path / "members" / "a.safetensors").write_bytes(b"new weights")
+    new_build = members_sha256(tmp_path)
+    assert new_build != old_build
+    prev = previous_report(tmp_path, new_build)  # a new build: the old report becomes the comparison
+    assert prev["model"] == "MMMOS-lite 8" and prev["degradation_rate"] == 0.9
+    assert "resources" not in prev and "previous" not in prev
+    (tmp_path / REPORT).unlink()
+    assert previous_report(tmp_path, new_build) is None
