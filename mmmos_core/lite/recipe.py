@@ -77,8 +77,11 @@ TYPICAL_MUSIC_LAYERS = 3.0  # the assumption that ties k to the AES music PC mea
 # the teacher: on 10 training voices DNSMOS OVRL lost more to RT60 0.8 s at DRR 0 dB (1.09
 # points) than to white noise at 10 dB SNR (0.92), so the speech weight puts that room just
 # above noise(10) = 1.15. Music and sound have no judge here; rooms are part of many
-# productions, so their weights stay lower.
-REVERB_WEIGHT = {"speech": 2.2, "music": 0.6, "sound": 0.9}
+# productions, so their weights stay lower than speech's. Lite 2 had 0.6 and 0.9; lite 2.1
+# doubles music's and raises sound's (a judgement: an RT60 0.8 s room at DRR 0 dB laid over
+# a finished mix or effect smears it about as much as 10-15 dB of noise would). On the
+# validation sources this moved nothing measurable (docs/lite.md).
+REVERB_WEIGHT = {"speech": 2.2, "music": 1.2, "sound": 1.4}
 
 
 @dataclass
