@@ -84,6 +84,9 @@ def test_agreement_is_said_in_words_and_names_the_uncertain_axis():
     text = agreement_sentence(_record([5, 5, 5, 5], [0.1, 0.2, 0.9, 0.5]))
     assert "Members disagree on CE (±0.9): treat it as uncertain." in text
     assert "roughly agree on CU" in text and "agree closely on PQ and PC" in text
+    # with nothing uncertain, the first sentence names the members ("They" would refer to nothing)
+    assert agreement_sentence(_record([5, 5, 5, 5], [0.1, 0.2, 0.5, 0.1])) == (
+        "The 6 members roughly agree on CE (within about ±0.5). They agree closely on PQ, PC and CU.")
 
 
 def test_member_names_read_as_words():

@@ -126,7 +126,9 @@ def agreement_sentence(record: Mapping[str, Any]) -> str:
         parts.append(f"Members disagree on {_join(unsure)} (±{max(std[a] for a in unsure):.1f}): "
                      f"treat {'it' if len(unsure) == 1 else 'them'} as uncertain.")
     if rough:
-        parts.append(f"They roughly agree on {_join(rough)} (within about ±{max(std[a] for a in rough):.1f}).")
+        # Without a sentence on disagreement before it, "they" would have nothing to refer to.
+        who = "They" if parts else f"The {count} members"
+        parts.append(f"{who} roughly agree on {_join(rough)} (within about ±{max(std[a] for a in rough):.1f}).")
     close = [a for a in AXES if std[a] < AGREE_CLOSELY]
     if close:
         parts.append(f"They agree closely on {_join(close)}.")
