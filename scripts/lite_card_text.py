@@ -41,7 +41,7 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
     model_name = manifest["description"].split(":")[0]
     when = "after this build" if "lite1" in s and not s.get("previous") else "when it was built"
     lines = [
-        f"# {manifest['description'].split(':')[0]}: the offline default model",
+        f"# {model_name}: the offline default model",
         "",
         f"> {manifest['note']}",
         "",
