@@ -156,9 +156,6 @@ class CorpusSettings:
     # one crop, level and padding (a group, `CorpusItem.group`), so that what separates
     # them is the transformation alone. Off: every item is cut on its own.
     paired_versions: bool = False
-    # How often each transformation is drawn for a training recording of a domain, relative
-    # to the others (unlisted: 1). None: every kind equally often.
-    kind_weights: dict[str, dict[str, float]] | None = None
     produced_mixtures_natural: int = 0
 
 
@@ -234,8 +231,8 @@ class CorpusBuilder:
         for kind, params in degrade:
             x, t = apply_degradation(kind, params, x, rng, self.recipe, main_domain, babble_pool)
             transforms.append(t)
-        if padding is None and may_pad and rng.random() < s.silence_share:
-            padding = (float(rng.uniform(0, 1.5)), float(rng.uniform(0, 1.5)))
+        if padding is None and may_pad:
+            padding = self._padding(rng)
         if padding is not None and padding != (0.0, 0.0):
             before, after = (int(f * len(x)) for f in padding)
             x = np.concatenate([np.zeros(before, np.float32), x, np.zeros(after, np.float32)])
@@ -252,28 +249,26 @@ class CorpusBuilder:
         """The item's labels (and what a teacher said, if one labelled it) from its samples at SR."""
         return self.recipe.labels(components, transforms), None
 
+    def _padding(self, rng: np.random.Generator) -> tuple[float, float]:
+        """Digital silence before and after, as fractions of the item's length; (0, 0) for most items."""
+        if rng.random() < self.settings.silence_share:
+            return float(rng.uniform(0, 1.5)), float(rng.uniform(0, 1.5))
+        return 0.0, 0.0
+
     def _rate(self, rng: np.random.Generator) -> int:
         s = self.settings
         return int(rng.choice(s.other_rates)) if rng.random() < s.other_rate_share else SR
 
-    def _draw_kinds(self, rng: np.random.Generator, kinds, count: int, domain: str | None) -> list[str]:
-        weights = (self.settings.kind_weights or {}).get(domain) if domain else None
-        if not weights:
-            return [str(k) for k in rng.choice(kinds, size=count, replace=False)]
-        p = np.array([weights.get(k, 1.0) for k in kinds], dtype=np.float64)
-        return [str(k) for k in rng.choice(kinds, size=count, replace=False, p=p / p.sum())]
-
-    def _random_degradations(self, rng: np.random.Generator, count: int, heavy: bool,
-                             domain: str | None = None) -> list[tuple[str, dict]]:
+    def _random_degradations(self, rng: np.random.Generator, count: int, heavy: bool) -> list[tuple[str, dict]]:
         if count >= 2 and rng.random() < 0.35:
             # Band-limiting under added noise is common in the wild (a phone call in a
             # cafe) and hard: the noise fills the missing band. Make sure it is seen.
             kinds = [str(rng.choice(["lowpass", "codec"])),
                      str(rng.choice(["white", "pink", "brown", "babble", "quantise"]))]
             rest = [k for k in dg.DEGRADATIONS if k not in kinds]
-            kinds += self._draw_kinds(rng, rest, count - 2, domain)
+            kinds += [str(k) for k in rng.choice(rest, size=count - 2, replace=False)]
         else:
-            kinds = self._draw_kinds(rng, list(dg.DEGRADATIONS), count, domain)
+            kinds = [str(k) for k in rng.choice(dg.DEGRADATIONS, size=count, replace=False)]
         # Level and clipping happen before anything else in a real chain; noise last.
         order = {"quiet": 0, "clip_fs": 1, "clip": 1, "quantise": 9}
         kinds.sort(key=lambda k: order.get(k, 5))
@@ -316,8 +311,8 @@ class CorpusBuilder:
             if src.kind == "hiss":  # already as bad as it gets: only seen at other levels and rates
                 n_clean, n_single, n_comp = 6, 0, 0
             plan = [[]] * n_clean
-            plan += [self._random_degradations(rng, 1, False, src.domain) for _ in range(n_single)]
-            plan += [self._random_degradations(rng, int(rng.integers(2, 4)), False, src.domain) for _ in range(n_comp)]
+            plan += [self._random_degradations(rng, 1, False) for _ in range(n_single)]
+            plan += [self._random_degradations(rng, int(rng.integers(2, 4)), False) for _ in range(n_comp)]
             if s.paired_versions and n_clean > 0:
                 items += self._versions(src, plan, n_clean, rng, babble_pool)
                 continue
@@ -344,8 +339,7 @@ class CorpusBuilder:
         for g in range(n_groups):
             crop = self.crop(src, rng, int(rng.uniform(s.min_s, s.max_s) * SR))
             level = float(rng.uniform(*s.level_range))
-            padding = ((float(rng.uniform(0, 1.5)), float(rng.uniform(0, 1.5)))
-                       if rng.random() < s.silence_share else (0.0, 0.0))
+            padding = self._padding(rng)
             for j in [g] + list(range(n_groups + g, len(plan), n_groups)):
                 items.append(self.make_item(f"train-{src.id}-{j:02d}", [(src, 0.0)], plan[j], rng, babble_pool,
                                             self._rate(rng), level_db=level, crops=[crop], padding=padding,
