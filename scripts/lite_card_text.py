@@ -97,8 +97,9 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         "  Documented defects lower them (severities: " + ", ".join(f"{k} {v:.2f}" for k, v in DEFECT_SEVERITY.items())
         + "; low-rate: the low-pass of its band).",
         "- **PQ** = 1 + (PQ0 - 1) * exp(-S), S the summed severity of every transformation (recipe.py).",
-        f"- **Speech** ({lite['teacher_items']} training items of speech alone): PQ = {TEACHER_WEIGHT:g} x teacher +",
-        f"  {1 - TEACHER_WEIGHT:g} x recipe. The teacher is DNSMOS (speechmos, MIT): s = {OVRL_WEIGHT:.2f} OVRL +",
+        f"- **Speech** ({lite['teacher_items']} training items of speech alone): PQ = "
+        + ("the teacher's" if TEACHER_WEIGHT == 1.0 else f"{TEACHER_WEIGHT:g} x teacher + {1 - TEACHER_WEIGHT:g} x recipe")
+        + f". The teacher is DNSMOS (speechmos, MIT): s = {OVRL_WEIGHT:.2f} OVRL +",
         f"  {1 - OVRL_WEIGHT:.2f} P808, mapped linearly so s = 1 is PQ 1 and s = {STUDIO_SCORE:g} (close-miked studio speech)",
         f"  is the AES speech 75th percentile ({priors['speech'].pq_percentiles[75]:.2f}). Why and how: lite/teacher.py.",
         "- **PC** = PC1 + k log2(layers): one voice at the AES speech PC mean, three layers at the AES music",
