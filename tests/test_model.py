@@ -47,6 +47,41 @@ def test_save_and_load_round_trip_exactly(tmp_path, clips):
     assert [m.scores for m in after.members] == [m.scores for m in before.members]
 
 
+def test_float16_storage_halves_the_files_and_predicts_what_was_saved(tmp_path, clips):
+    full = build_model(logmel_config(), seed=1)
+    full.save_pretrained(tmp_path / "f32")
+    model = build_model(logmel_config(), seed=1).store_weights_as("float16")
+    before = model.predict(str(clips[0]))
+    model.save_pretrained(tmp_path / "f16")
+    loaded = load_model(str(tmp_path / "f16"))
+    after = loaded.predict(str(clips[0]))
+    # Rounded in memory before saving: the loaded copy predicts exactly the same.
+    assert after.scores == before.scores
+    assert [m.scores for m in after.members] == [m.scores for m in before.members]
+    # ... and close to the float32 model it was rounded from.
+    reference = full.predict(str(clips[0]))
+    assert max(abs(after.scores[a] - reference.scores[a]) for a in after.scores) < 0.01
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())  # computed in float32
+    assert json.loads((tmp_path / "f16" / "mmmos.json").read_text())["weights_dtype"] == "float16"
+    sizes = {d: sum(p.stat().st_size for p in (tmp_path / d / "members").iterdir()) for d in ("f32", "f16")}
+    assert 0.45 < sizes["f16"] / sizes["f32"] < 0.55
+    # A loaded float16 model saves the same bytes again.
+    loaded.save_pretrained(tmp_path / "again")
+    for f in (tmp_path / "f16" / "members").iterdir():
+        assert f.read_bytes() == (tmp_path / "again" / "members" / f.name).read_bytes()
+
+
+def test_unknown_weights_dtype_is_a_clear_error(tmp_path):
+    build_model(logmel_config(), seed=1).save_pretrained(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "mmmos.json").read_text())
+    manifest["weights_dtype"] = "int4"
+    (tmp_path / "m" / "mmmos.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match="stored as 'int4'"):
+        load_model(str(tmp_path / "m"))
+    with pytest.raises(ValueError, match="choose one of float32, float16"):
+        build_model(logmel_config(), seed=1).store_weights_as("int4")
+
+
 def test_missing_or_mismatched_weights_are_clear_errors(tmp_path):
     model = build_model(logmel_config(), seed=1)
     model.save_pretrained(tmp_path / "m")

@@ -35,6 +35,9 @@ CONTEXT_CLIPS = "context_clips.jsonl"
 MANIFEST = "mmmos.json"
 FORMAT_VERSION = 1
 SHORT_CLIP_S = 1.0
+# Precisions member weights may be stored in. They are always computed in float32: a
+# CPU without AVX-512 runs half-precision matmuls hundreds of times slower.
+WEIGHTS_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 @dataclass
@@ -49,6 +52,7 @@ class ModelConfig:
     note: str = ""  # shown with every prediction, e.g. that this is the offline demo model
     licenses: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    weights_dtype: str = "float32"  # how members/*.safetensors store the weights (see `store_weights_as`)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,6 +67,9 @@ class ModelConfig:
             raise ModelLoadError(f"model format {d['format_version']} is newer than this MMMOS understands")
         if list(d.get("axes", AXES)) != list(AXES):
             raise ModelLoadError(f"model axes {d.get('axes')} differ from {list(AXES)}")
+        if d.get("weights_dtype", "float32") not in WEIGHTS_DTYPES:
+            raise ModelLoadError(f"member weights stored as {d['weights_dtype']!r}; "
+                                 f"this MMMOS reads {', '.join(WEIGHTS_DTYPES)}")
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known["members"] = [MemberConfig.from_dict(m) for m in d["members"]]
         known["windows"] = WindowSettings(**d.get("windows", {}))
@@ -133,13 +140,34 @@ class MMMOSModel(nn.Module):
         model.model_dir = model_dir
         return model.to(device) if device is not None else model
 
+    def store_weights_as(self, dtype: str) -> "MMMOSModel":
+        """Store member weights in ``dtype`` ("float32" or "float16") from now on.
+
+        The weights in memory are rounded to it too, so that this model already predicts
+        exactly what its saved copy will once loaded; computation stays in float32.
+        float16 halves the files (the shipped lite model must stay a few MB) at a relative
+        rounding error of at most 2**-11 per weight.
+        """
+        if dtype not in WEIGHTS_DTYPES:
+            raise ValueError(f"weights dtype {dtype!r}: choose one of {', '.join(WEIGHTS_DTYPES)}")
+        with torch.no_grad():
+            for member in self.members:
+                for tensor in member.state_dict().values():
+                    if tensor.is_floating_point():
+                        tensor.copy_(tensor.to(WEIGHTS_DTYPES[dtype]))
+        self.config.weights_dtype = dtype
+        return self
+
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         directory = Path(directory)
         (directory / "members").mkdir(parents=True, exist_ok=True)
+        stored = WEIGHTS_DTYPES[self.config.weights_dtype]
         for member in self.members:
             rel = member.config.weights or f"members/{member.config.name}.safetensors"
             member.config.weights = rel
-            state = {k: v.detach().cpu().contiguous() for k, v in member.state_dict().items()}
+            # Loading copies them back into the float32 parameters.
+            state = {k: (v.to(stored) if v.is_floating_point() else v).detach().cpu().contiguous()
+                     for k, v in member.state_dict().items()}
             save_file(state, str(directory / rel))
         for name, encoder in self.encoders.items():
             encoder.save(directory)
