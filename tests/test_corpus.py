@@ -4,7 +4,7 @@ from conftest import AES_LABELS, SHARED_AUDIO
 
 from mmmos_core.axes import AXES
 from mmmos_core.lite import degradations as dg
-from mmmos_core.lite.corpus import CorpusBuilder, CorpusSettings, list_recordings, split_recordings
+from mmmos_core.lite.corpus import CorpusBuilder, CorpusSettings, list_recordings, sounding_start, split_recordings
 from mmmos_core.lite.recipe import LabelRecipe, Source, Transform
 from mmmos_core.lite.priors import compute_priors
 from mmmos_core.lite.synth import SR, espeak_available
@@ -155,3 +155,22 @@ def test_paired_versions_share_one_crop_and_rank_below_their_clean_version(recip
     a, b = (next(i for i in g if not i.transforms).samples for g in first)
     assert not (len(a) == len(b) and np.array_equal(a, b))
 
+
+
+def test_crops_are_cut_where_the_recording_sounds(recipe):
+    # 24 s: a part that rests for the first 15 s, then plays; a crop drawn in the rest
+    # moves onto the playing part, and one drawn there stays exactly where it was drawn.
+    rng = np.random.default_rng(0)
+    x = np.zeros(24 * SR, np.float32)
+    x[15 * SR:] = 0.1 * np.sin(2 * np.pi * 220 * np.arange(9 * SR) / SR)
+    source = Source("resting-part", "music", "real", x, 1.0)
+    builder = CorpusBuilder(recipe)
+    for _ in range(40):
+        crop = builder.crop(source, rng, 4 * SR)
+        assert len(crop) == 4 * SR
+        assert np.mean(np.abs(crop) > 0) >= 0.5
+    assert sounding_start(x, 17 * SR, 4 * SR) == 17 * SR
+    assert sounding_start(x, 2 * SR, 4 * SR) >= 13 * SR
+    # A recording that sounds throughout is cut where it was drawn.
+    steady = (0.1 * rng.standard_normal(20 * SR)).astype(np.float32)
+    assert all(sounding_start(steady, s, 5 * SR) == s for s in (0, 3 * SR, 15 * SR))

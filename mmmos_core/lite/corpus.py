@@ -120,6 +120,38 @@ class CorpusItem:
         return out
 
 
+# A crop must be sounding for at least this share of its 50 ms blocks, counting a block as
+# sounding within SOUNDING_RANGE_DB of the recording's loud blocks (95th percentile). A part
+# resting for bars on end, or a fade's silent tail, is not the recording: labelled as it,
+# such a crop would teach that digital silence is a clean recording of three parts.
+SOUNDING_SHARE = 0.5
+SOUNDING_RANGE_DB = 40.0
+_BLOCK = SR // 20
+
+
+def sounding_start(samples: np.ndarray, start: int, want: int) -> int:
+    """``start`` if the ``want`` samples from it are sounding enough, else the nearest start
+    (in steps of a quarter crop, either way) that is; if none is, the most sounding one.
+    Deterministic, so a recording that sounds throughout is cut exactly where it was drawn."""
+    n = len(samples)
+    k = n // _BLOCK
+    if k < 2:
+        return start
+    power = (samples[:k * _BLOCK].astype(np.float64).reshape(k, _BLOCK) ** 2).mean(1)
+    level = 10.0 * np.log10(power + 1e-20)
+    sounding = level > np.percentile(level, 95) - SOUNDING_RANGE_DB
+    csum = np.concatenate([[0], np.cumsum(sounding)])
+
+    def share(s: int) -> float:
+        a, b = s // _BLOCK, min(k, (s + want) // _BLOCK)
+        return float(csum[b] - csum[a]) / max(1, b - a)
+
+    step = max(_BLOCK, want // 4)
+    candidates = [start] + [c for d in range(step, n, step) for c in (start - d, start + d) if 0 <= c <= n - want]
+    enough = [c for c in candidates if share(c) >= SOUNDING_SHARE]
+    return enough[0] if enough else max(candidates, key=share)
+
+
 @dataclass
 class CorpusSettings:
     seed: int = 0
@@ -207,11 +239,12 @@ class CorpusBuilder:
 
     # -- one item
     def crop(self, source: Source, rng: np.random.Generator, length: int | None = None) -> np.ndarray:
+        """A stretch of ``source`` where it sounds (`sounding_start`), at a random place."""
         n = len(source.samples)
         want = length or int(rng.uniform(self.settings.min_s, self.settings.max_s) * SR)
         if n <= want:
             return source.samples
-        start = int(rng.integers(0, n - want))
+        start = sounding_start(source.samples, int(rng.integers(0, n - want)), want)
         return source.samples[start:start + want]
 
     def make_item(self, item_id: str, components: list[tuple[Source, float]], degrade: list[tuple[str, dict]],
