@@ -65,7 +65,9 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         lines.append(f"  - `{m['name']}` (validation SRCC {v.get('natural', {}).get('SRCC', float('nan')):.3f}, "
                      f"proxy SRCC {v.get('proxy', {}).get('SRCC', float('nan')):.3f})")
     lines += [
-        f"- Size on disk: {size / 1e6:.2f} MB. Rebuild: `make lite-corpus && make lite-model`; check a rebuild",
+        f"- Size on disk: {size / 1e6:.2f} MB (member weights stored as {manifest.get('weights_dtype', 'float32')},"
+        " computed in float32).",
+        "  Rebuild: `make lite-corpus && make lite-model`; check a rebuild",
         "  against these files with `python -m scripts.build_lite_model --check` (every tensor within 1e-6).",
         "",
         "## What it learned from",
