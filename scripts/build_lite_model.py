@@ -28,7 +28,8 @@ TOLERANCE = 1e-6
 # Chosen on the validation sources (never on the held-out ones). Lite 2: 10 epochs ordered
 # degraded versions better than 5 (91.3% vs 89.8% of pairs, noise steps 98.4% vs 92.1%).
 # Lite 2.1: 30 against 10 (pairs 92.1% vs 91.3%, noise steps 100% vs 98.4%, mixtures 92.7%
-# vs 88.7%); the members still underfit their training items at 30 (docs/lite.md).
+# vs 88.7%); the members still underfit their training items at 30 (docs/lite.md). Lite 2.3:
+# 45 against 30 at 256 wide heard the room in speech better but ordered fewer pairs (89.8% vs 90.9%).
 EPOCHS = 30
 # Members 256 wide agreed better with DNSMOS on the validation sources (OVRL 0.904/0.915
 # against 0.873/0.880 at 128, teacher weight 1.0). In float32 they weigh 6.7 MB, past the

@@ -80,6 +80,10 @@ def test_unknown_weights_dtype_is_a_clear_error(tmp_path):
         load_model(str(tmp_path / "m"))
     with pytest.raises(ValueError, match="choose one of float32, float16"):
         build_model(logmel_config(), seed=1).store_weights_as("int4")
+    huge = build_model(logmel_config(), seed=1)
+    next(huge.members[0].parameters()).data[0] = 1e6  # past float16's 65504
+    with pytest.raises(ValueError, match="does not fit in float16"):
+        huge.store_weights_as("float16")
 
 
 def test_missing_or_mismatched_weights_are_clear_errors(tmp_path):

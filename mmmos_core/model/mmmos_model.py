@@ -146,15 +146,18 @@ class MMMOSModel(nn.Module):
         The weights in memory are rounded to it too, so that this model already predicts
         exactly what its saved copy will once loaded; computation stays in float32.
         float16 halves the files (the shipped lite model must stay a few MB) at a relative
-        rounding error of at most 2**-11 per weight.
+        rounding error of about 2**-11 per weight; a weight beyond its range is an error.
         """
         if dtype not in WEIGHTS_DTYPES:
             raise ValueError(f"weights dtype {dtype!r}: choose one of {', '.join(WEIGHTS_DTYPES)}")
         with torch.no_grad():
             for member in self.members:
-                for tensor in member.state_dict().values():
+                for name, tensor in member.state_dict().items():
                     if tensor.is_floating_point():
-                        tensor.copy_(tensor.to(WEIGHTS_DTYPES[dtype]))
+                        rounded = tensor.to(WEIGHTS_DTYPES[dtype])
+                        if not torch.isfinite(rounded).all() and torch.isfinite(tensor).all():
+                            raise ValueError(f"member {member.config.name!r}: {name} does not fit in {dtype}")
+                        tensor.copy_(rounded)
         self.config.weights_dtype = dtype
         return self
 
