@@ -156,7 +156,6 @@ def test_paired_versions_share_one_crop_and_rank_below_their_clean_version(recip
     assert not (len(a) == len(b) and np.array_equal(a, b))
 
 
-
 def test_crops_are_cut_where_the_recording_sounds(recipe):
     # 24 s: a part that rests for the first 15 s, then plays; a crop drawn in the rest
     # moves onto the playing part, and one drawn there stays exactly where it was drawn.
