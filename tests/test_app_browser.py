@@ -13,6 +13,7 @@ from _app_harness import example_design_playlists, running_app
 from _browser import ARTIFACTS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
 
 from mmmos_core.studies.ratings import RatingsStore  # noqa: E402
 from conftest import AES_LABELS, shared_clips  # noqa: E402
@@ -97,8 +98,10 @@ def test_batch_table_and_downloads(page, clips):
     page.locator("#batch-table", has_text=clips[5].name).wait_for()
     for c in clips[3:6]:
         assert c.name in table.inner_text()
-    assert page.get_by_role("button", name="Download CSV").is_visible()
-    assert page.get_by_role("button", name="Download JSONL").is_visible()
+    # The buttons arrive in the same update as the table but may be drawn a moment later:
+    # expect() waits for them where is_visible() would only sample once.
+    expect(page.get_by_role("button", name="Download CSV")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Download JSONL")).to_be_visible(timeout=TIMEOUT_MS)
     shot(page, "batch")
 
 
@@ -295,7 +298,8 @@ def test_an_ab_trial_in_the_browser_needs_both_versions_played_then_is_saved(bro
 def test_a_mushra_trial_in_the_browser_scores_every_version_then_compare_analyses_it(browser, design_app):
     context, page = _design_page(browser, design_app, "?playlist=MUSHRA", "mushra-browser")
     page.locator("#mushra-position", has_text="Trial 1 of 2").wait_for()
-    assert page.locator("#mushra-audio-4").is_visible() and page.locator("#mushra-audio-5").is_hidden()
+    expect(page.locator("#mushra-audio-4")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator("#mushra-audio-5")).to_be_hidden(timeout=TIMEOUT_MS)
     _play(page, "mushra-reference", *(f"mushra-audio-{k}" for k in range(1, 5)))
     for k, score in enumerate((92, 40, 75, 20), 1):
         box = page.locator(f"#mushra-score-{k} input[type=number]")

@@ -15,6 +15,7 @@ from _app_harness import running_app
 from _browser import ARTIFACTS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
 
 from mmmos_core.model.registry import resolve_model_dir  # noqa: E402
 
@@ -114,8 +115,8 @@ def test_presenter_mode_hides_the_controls(browser, server, clips):
     page.locator("#clip-input input[type=file]").set_input_files(str(clips[0]))
     page.locator("#radar .js-plotly-plot").wait_for()
     page.locator("#predict-tools button", has_text="Presenter mode").click()
-    assert not page.locator("#clip-input").is_visible()
-    assert page.locator("#radar").is_visible()
+    expect(page.locator("#clip-input")).to_be_hidden(timeout=TIMEOUT_MS)
+    expect(page.locator("#radar")).to_be_visible(timeout=TIMEOUT_MS)
     with page.expect_download() as download:
         page.locator("#predict-tools button", has_text="Radar SVG").click()
     assert download.value.suggested_filename == "mmmos-radar.svg"
