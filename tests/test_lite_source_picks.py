@@ -70,3 +70,26 @@ def test_shared_recordings_keep_their_licence_and_leave_out_noncommercial_ones()
     assert not any("esc50" in r.member for r in records)  # CC BY-NC
     whale = next(r for r in records if "whale" in r.member)
     assert whale.licence == "PD" and "dc-offset" in whale.defects
+
+
+def test_a_silent_pick_gives_way_to_the_next_candidate_and_a_resting_span_moves_to_sound(tmp_path, monkeypatch):
+    sr = 16000
+    folder = tmp_path / "fake-pkg" / "snd"
+    folder.mkdir(parents=True)
+    t = np.arange(4 * sr) / sr
+    for k in range(6):  # distinct tones: candidates with the same bytes would be one candidate
+        sf.write(folder / f"f{k}.wav", 0.3 * np.sin(2 * np.pi * (440 + 20 * k) * t), sr)
+    sf.write(folder / "f2.wav", np.zeros(4 * sr), sr)  # a placeholder the package ships as all zeros
+    quiet_middle = 0.3 * np.sin(2 * np.pi * 440 * t)
+    quiet_middle[int(0.5 * sr):] = 0.0  # sounds only for its first half second, then rests
+    sf.write(folder / "f4.wav", quiet_middle, sr)
+    rule = PickRule("fake-pkg", "1.0", "sound", "sound", "CC0-1.0", ("snd/*.wav",), 3, min_s=1.0, max_s=1.0)
+    monkeypatch.setattr(source_picks, "RULES", (rule,))
+    said = []
+    records = pick_debian(DirectoryStore(tmp_path), progress=said.append)
+    # f0, f2, f4 are planned; f2 is silent, so f3 (the next one no other pick uses) stands in
+    assert [r.member for r in records] == ["snd/f0.wav", "snd/f3.wav", "snd/f4.wav"]
+    assert any("snd/f2.wav" in s and "digital silence" in s for s in said)
+    assert records[0].start_s == 0.9  # 30% of the 3 s spare: it sounds there, so it is cut as always
+    f4 = records[2]
+    assert f4.start_s < 0.5 and f4.duration_s == 1.0  # moved back to where the tone still sounds

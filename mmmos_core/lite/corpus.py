@@ -126,27 +126,28 @@ class CorpusItem:
 # such a crop would teach that digital silence is a clean recording of three parts.
 SOUNDING_SHARE = 0.5
 SOUNDING_RANGE_DB = 40.0
-_BLOCK = SR // 20
 
 
-def sounding_start(samples: np.ndarray, start: int, want: int) -> int:
+def sounding_start(samples: np.ndarray, start: int, want: int, sample_rate: int = SR) -> int:
     """``start`` if the ``want`` samples from it are sounding enough, else the nearest start
     (in steps of a quarter crop, either way) that is; if none is, the most sounding one.
-    Deterministic, so a recording that sounds throughout is cut exactly where it was drawn."""
+    Deterministic, so a recording that sounds throughout is cut exactly where it was drawn.
+    ``samples`` is mono at ``sample_rate`` (blocks are 50 ms)."""
     n = len(samples)
-    k = n // _BLOCK
+    block = sample_rate // 20
+    k = n // block
     if k < 2:
         return start
-    power = (samples[:k * _BLOCK].astype(np.float64).reshape(k, _BLOCK) ** 2).mean(1)
+    power = (samples[:k * block].astype(np.float64).reshape(k, block) ** 2).mean(1)
     level = 10.0 * np.log10(power + 1e-20)
     sounding = level > np.percentile(level, 95) - SOUNDING_RANGE_DB
     csum = np.concatenate([[0], np.cumsum(sounding)])
 
     def share(s: int) -> float:
-        a, b = s // _BLOCK, min(k, (s + want) // _BLOCK)
+        a, b = s // block, min(k, (s + want) // block)
         return float(csum[b] - csum[a]) / max(1, b - a)
 
-    step = max(_BLOCK, want // 4)
+    step = max(block, want // 4)
     candidates = [start] + [c for d in range(step, n, step) for c in (start - d, start + d) if 0 <= c <= n - want]
     enough = [c for c in candidates if share(c) >= SOUNDING_SHARE]
     return enough[0] if enough else max(candidates, key=share)

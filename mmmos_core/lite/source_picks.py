@@ -8,7 +8,9 @@ audio files carry mixed licences are left out or narrowed to one licence), how m
 what is known about their quality. The choice within a rule is mechanical: candidates in
 path order (a file with the same bytes as an earlier candidate is left out), those at least
 ``min_s`` long, evenly spaced; long files keep a ``max_s`` span from 30% into the spare
-length. No choice looks at how any model scores a file.
+length, moved to the nearest span that sounds where that one mostly rests; a pick whose span
+is digital silence gives way to the next candidate. No choice looks at how any model scores
+a file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
+from .corpus import sounding_start
 from .corpus_build import SourceStore, decode, read_member, to_pcm16
 from .midi_parts import busiest_channels, note_ons, parts_in_span
 from .sources import HELD_OUT_RULE, SHARED_PREFIX, CorpusRecord, Manifest, audio_sha256, held_out_sources
@@ -193,6 +196,15 @@ def _auto_defects(pcm: np.ndarray) -> set[str]:
     return out
 
 
+# A kept span whose peak stays below this (about -60 dBFS in 16-bit) is no recording: a
+# package can ship an all-zero placeholder, or a track that is silent for most of its length.
+SILENT_PEAK = 33
+
+
+class SilentRecording(ValueError):
+    """The span a pick would keep holds no sound."""
+
+
 def _record(rule_like: dict, data: bytes, root_font: Path | None,
             span_s: tuple[float, float] | None = None) -> CorpusRecord:
     """The manifest row for one pick; ``span_s`` fixes (start, duration) instead of deriving it."""
@@ -201,11 +213,20 @@ def _record(rule_like: dict, data: bytes, root_font: Path | None,
     total = audio.shape[0] / sr
     span = min(total, rule_like["duration_s"])
     start = round(0.3 * (total - span), 3) if total > span else 0.0
+    if total > span and span_s is None:
+        # A track that rests or fades where the span would fall keeps the nearest span that
+        # sounds instead (corpus.sounding_start); one that sounds there is cut as always.
+        at, want = int(round(start * sr)), int(round(span * sr))
+        moved = sounding_start(audio.mean(axis=1), at, want, sr)
+        start = start if moved == at else round(moved / sr, 3)
     span = round(min(span, total - start), 6)
     if span_s is not None:
         start, span = span_s
     # the same conversion the builder applies (corpus_build.convert), without decoding twice
     pcm = to_pcm16(audio, sr, start, span)
+    if np.max(np.abs(pcm.astype(np.int32)), initial=0) < SILENT_PEAK:
+        raise SilentRecording(f"{rule_like['member']}: the kept span is digital silence "
+                              f"(peak below {20 * np.log10(SILENT_PEAK / 32768):.0f} dBFS)")
     defects = tuple(sorted(set(draft.defects) | _auto_defects(pcm)))
     parts = None
     if draft.container == "midi":
@@ -242,16 +263,30 @@ def pick_debian(store: SourceStore, progress: Callable[[str], None] = print) -> 
             except Exception as e:  # noqa: BLE001 - an unreadable candidate is not chosen, and said so
                 progress(f"  {rule.source}:{member}: not usable ({type(e).__name__}: {e})")
         n = min(rule.count, len(usable))
-        chosen = [usable[k * len(usable) // n] for k in range(n)] if n else []
+        planned = [k * len(usable) // n for k in range(n)] if n else []
         progress(f"{rule.source} [{rule.domain}]: {n} of {len(usable)} usable ({len(pool)} matching)")
-        for member, data in chosen:
-            stem = _slug(f"{rule.source}-{Path(member.split('!')[-1]).parent.name}-{Path(member).stem}")
-            fields = dict(id=stem, source=rule.source, version=rule.version, member=member,
-                          container=rule.container, licence=rule.licence, domain=rule.domain,
-                          primary_domain=rule.primary_domain, split="train", start_s=0.0,
-                          duration_s=rule.max_s, defects=rule.defects,
-                          soundfont=SOUNDFONT if rule.container == "midi" else "")
-            records.append(_record(fields, data, font))
+        taken: set[int] = set()
+        for i in planned:
+            # A silent pick is replaced by the next candidate in path order that no other pick uses.
+            stand_ins = [j for j in range(i + 1, len(usable)) if j not in taken and j not in planned]
+            for j in [i] + stand_ins:
+                member, data = usable[j]
+                stem = _slug(f"{rule.source}-{Path(member.split('!')[-1]).parent.name}-{Path(member).stem}")
+                fields = dict(id=stem, source=rule.source, version=rule.version, member=member,
+                              container=rule.container, licence=rule.licence, domain=rule.domain,
+                              primary_domain=rule.primary_domain, split="train", start_s=0.0,
+                              duration_s=rule.max_s, defects=rule.defects,
+                              soundfont=SOUNDFONT if rule.container == "midi" else "")
+                try:
+                    records.append(_record(fields, data, font))
+                except SilentRecording as e:
+                    progress(f"  {rule.source}:{e}; not chosen")
+                    continue
+                taken.add(j)
+                chosen.append((member, data))
+                break
+            else:
+                progress(f"  {rule.source}: no sounding candidate to stand in for {usable[i][0]}")
         if rule.ladder_files:
             full = records[-len(chosen):]
             for k in range(rule.ladder_files):
