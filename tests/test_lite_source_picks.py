@@ -93,3 +93,12 @@ def test_a_silent_pick_gives_way_to_the_next_candidate_and_a_resting_span_moves_
     assert records[0].start_s == 0.9  # 30% of the 3 s spare: it sounds there, so it is cut as always
     f4 = records[2]
     assert f4.start_s < 0.5 and f4.duration_s == 1.0  # moved back to where the tone still sounds
+
+
+def test_no_spoken_stamp_is_taken_as_a_sound():
+    import re
+
+    spoken = re.compile(r"_desc|_[a-z]{2}(_[A-Z]{2})?\.ogg$|/symbols/|/hanukkah/|apollo_lander|ghost\.ogg")
+    stamps = [r for r in read_manifest().records if r.source == "tuxpaint-stamps-default"]
+    assert [r.member for r in stamps if r.domain == "sound" and spoken.search(r.member)] == []
+    assert all(spoken.search(r.member) for r in stamps if r.domain == "speech")

@@ -147,8 +147,14 @@ RULES: tuple[PickRule, ...] = (
        ["usr/share/games/heroes/sfx/*.wav"], 10, min_s=0.3, defects=("low-rate",)),
     _r("boswars-data", "2.7+svn160110-5", "sound", "sound", "GPL-2.0+",
        [f"{GAMES}/boswars/**/*.wav", f"{GAMES}/boswars/**/*.ogg"], 12, min_s=0.5),
+    # The stamps' sounds beside their spoken names: descriptions (NAME_desc.ogg, NAME_desc_<lang>),
+    # localised names (NAME_<lang>[_<REGION>]) and whole folders of voices (letters, digits,
+    # dreidel letters, the lunar-lander radio call, the ghost) are speech, so not taken as sound.
     _r("tuxpaint-stamps-default", "2022.06.04-1", "speech", "sound", "GPL-2.0",
-       ["usr/share/tuxpaint/stamps/**/*.ogg"], 10, min_s=1.0, defects=("codec",), exclude=("*_desc_*",)),
+       [f"usr/share/tuxpaint/stamps/{folder}/**/*.ogg" for folder in (
+           "animals", "food", "hobbies", "household", "military", "naturalforces", "seasonal/christmas",
+           "seasonal/halloween", "seasonal/newyears", "town", "vehicles")], 10, min_s=1.0, defects=("codec",),
+       exclude=("*_desc*", "*_[a-z][a-z].ogg", "*_[a-z][a-z]_[A-Z][A-Z].ogg", "ghost.ogg")),
     _r("hedgewars-data", "1.0.2-6", "speech", "sound", "GFDL-1.3",
        [f"{GAMES}/hedgewars/Data/Sounds/*.ogg"], 8, min_s=0.5, defects=("codec",), exclude=("*Droplet*",)),
 )
