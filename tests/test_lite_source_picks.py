@@ -102,3 +102,40 @@ def test_no_spoken_stamp_is_taken_as_a_sound():
     stamps = [r for r in read_manifest().records if r.source == "tuxpaint-stamps-default"]
     assert [r.member for r in stamps if r.domain == "sound" and spoken.search(r.member)] == []
     assert all(spoken.search(r.member) for r in stamps if r.domain == "speech")
+
+
+def test_a_sound_rule_passes_over_a_voice_and_a_speech_rule_keeps_it(tmp_path, monkeypatch):
+    speech = SHARED_AUDIO / "speech_ljspeech_LJ001-0001.wav"
+    if not speech.is_file():
+        pytest.skip(f"the shared recordings are not at {SHARED_AUDIO}")
+    voice, sr = sf.read(speech, always_2d=True)
+    folder = tmp_path / "fake-pkg" / "snd"
+    folder.mkdir(parents=True)
+    t = np.arange(len(voice)) / sr
+    sf.write(folder / "a_beep.wav", 0.3 * np.sin(2 * np.pi * 440 * t), sr)
+    sf.write(folder / "b_announcer.wav", voice, sr)  # a game's "player one, ready" among its effects
+    sf.write(folder / "c_buzz.wav", 0.3 * np.sign(np.sin(2 * np.pi * 90 * t)), sr)
+    for domain, kept in (("sound", ["snd/a_beep.wav", "snd/c_buzz.wav"]),
+                         ("speech", ["snd/a_beep.wav", "snd/b_announcer.wav"])):
+        rule = PickRule("fake-pkg", "1.0", domain, domain, "CC0-1.0", ("snd/*.wav",), 2, min_s=1.0, max_s=5.0)
+        monkeypatch.setattr(source_picks, "RULES", (rule,))
+        said = []
+        records = pick_debian(DirectoryStore(tmp_path), progress=said.append)
+        assert [r.member for r in records] == kept
+        assert any("b_announcer.wav" in s and "is speech" in s for s in said) == (domain == "sound")
+
+
+def test_a_refused_pick_near_the_end_of_the_pool_is_replaced_from_its_start(tmp_path, monkeypatch):
+    sr = 16000
+    folder = tmp_path / "fake-pkg" / "snd"
+    folder.mkdir(parents=True)
+    for k in range(4):  # f2 and f3 silent, of different lengths so that they are two candidates
+        t = np.arange(2 * sr + k * sr // 4) / sr
+        sf.write(folder / f"f{k}.wav", 0.3 * np.sin(2 * np.pi * (300 + 50 * k) * t) * (k < 2), sr)
+    rule = PickRule("fake-pkg", "1.0", "sound", "sound", "CC0-1.0", ("snd/*.wav",), 2, min_s=1.0, max_s=2.0)
+    monkeypatch.setattr(source_picks, "RULES", (rule,))
+    said = []
+    records = pick_debian(DirectoryStore(tmp_path), progress=said.append)
+    # f0 and f2 are planned; f2 and f3 are silent, so f1 stands in, and each silent file is decoded once
+    assert [r.member for r in records] == ["snd/f0.wav", "snd/f1.wav"]
+    assert sum("digital silence" in s for s in said) == 2

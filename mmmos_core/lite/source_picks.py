@@ -8,9 +8,10 @@ audio files carry mixed licences are left out or narrowed to one licence), how m
 what is known about their quality. The choice within a rule is mechanical: candidates in
 path order (a file with the same bytes as an earlier candidate is left out), those at least
 ``min_s`` long, evenly spaced; long files keep a ``max_s`` span from 30% into the spare
-length, moved to the nearest span that sounds where that one mostly rests; a pick whose span
-is digital silence gives way to the next candidate. No choice looks at how any model scores
-a file.
+length, moved to the nearest span that sounds where that one mostly rests. A pick whose span
+is digital silence, or, for a sound rule, speech by the app's own speech gate (Silero VAD,
+`mmmos_core.peers.speech`), gives way to the next candidate. No choice looks at how any
+quality model scores a file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from typing import Callable
 
 import numpy as np
 import soundfile as sf
+
+from mmmos_core.model.audio import Audio
+from mmmos_core.peers.speech import detect_speech
 
 from .corpus import sounding_start
 from .corpus_build import SourceStore, decode, read_member, to_pcm16
@@ -207,8 +211,9 @@ def _auto_defects(pcm: np.ndarray) -> set[str]:
 SILENT_PEAK = 33
 
 
-class SilentRecording(ValueError):
-    """The span a pick would keep holds no sound."""
+class RefusedPick(ValueError):
+    """The span a pick would keep is no recording of its rule's domain: digital silence, or,
+    for a sound rule, speech (games ship their announcers' voices among the effects)."""
 
 
 def _record(rule_like: dict, data: bytes, root_font: Path | None,
@@ -231,8 +236,13 @@ def _record(rule_like: dict, data: bytes, root_font: Path | None,
     # the same conversion the builder applies (corpus_build.convert), without decoding twice
     pcm = to_pcm16(audio, sr, start, span)
     if np.max(np.abs(pcm.astype(np.int32)), initial=0) < SILENT_PEAK:
-        raise SilentRecording(f"{rule_like['member']}: the kept span is digital silence "
-                              f"(peak below {20 * np.log10(SILENT_PEAK / 32768):.0f} dBFS)")
+        raise RefusedPick(f"{rule_like['member']}: the kept span is digital silence "
+                          f"(peak below {20 * np.log10(SILENT_PEAK / 32768):.0f} dBFS)")
+    if draft.domain == "sound":
+        heard = detect_speech(Audio(pcm.mean(axis=1) / 32768.0, sr))
+        if heard.is_speech:
+            raise RefusedPick(f"{rule_like['member']}: the kept span is speech "
+                              f"({heard.method} hears it in {heard.speech_fraction:.0%}), not a sound")
     defects = tuple(sorted(set(draft.defects) | _auto_defects(pcm)))
     parts = None
     if draft.container == "midi":
@@ -272,9 +282,12 @@ def pick_debian(store: SourceStore, progress: Callable[[str], None] = print) -> 
         planned = [k * len(usable) // n for k in range(n)] if n else []
         progress(f"{rule.source} [{rule.domain}]: {n} of {len(usable)} usable ({len(pool)} matching)")
         taken: set[int] = set()
+        refused: set[int] = set()
         for i in planned:
-            # A silent pick is replaced by the next candidate in path order that no other pick uses.
-            stand_ins = [j for j in range(i + 1, len(usable)) if j not in taken and j not in planned]
+            # A refused pick is replaced by the next candidate in path order (wrapping round to
+            # the first) that no other pick uses and that was not refused already.
+            order = [*range(i + 1, len(usable)), *range(i)]
+            stand_ins = [j for j in order if j not in taken and j not in planned and j not in refused]
             for j in [i] + stand_ins:
                 member, data = usable[j]
                 stem = _slug(f"{rule.source}-{Path(member.split('!')[-1]).parent.name}-{Path(member).stem}")
@@ -285,14 +298,15 @@ def pick_debian(store: SourceStore, progress: Callable[[str], None] = print) -> 
                               soundfont=SOUNDFONT if rule.container == "midi" else "")
                 try:
                     records.append(_record(fields, data, font))
-                except SilentRecording as e:
+                except RefusedPick as e:
                     progress(f"  {rule.source}:{e}; not chosen")
+                    refused.add(j)
                     continue
                 taken.add(j)
                 chosen.append((member, data))
                 break
             else:
-                progress(f"  {rule.source}: no sounding candidate to stand in for {usable[i][0]}")
+                progress(f"  {rule.source}: no candidate left to stand in for {usable[i][0]}")
         if rule.ladder_files:
             full = records[-len(chosen):]
             for k in range(rule.ladder_files):
