@@ -113,11 +113,13 @@ def test_a_sound_rule_passes_over_a_voice_and_a_speech_rule_keeps_it(tmp_path, m
     folder.mkdir(parents=True)
     t = np.arange(len(voice)) / sr
     sf.write(folder / "a_beep.wav", 0.3 * np.sin(2 * np.pi * 440 * t), sr)
-    sf.write(folder / "b_announcer.wav", voice, sr)  # a game's "player one, ready" among its effects
+    # a game's 2 s "player one, ready" among its effects, padded with silence to a 10 s file
+    voice = voice[: 2 * sr]
+    sf.write(folder / "b_announcer.wav", np.concatenate([voice, np.zeros((8 * sr, voice.shape[1]))]), sr)
     sf.write(folder / "c_buzz.wav", 0.3 * np.sign(np.sin(2 * np.pi * 90 * t)), sr)
     for domain, kept in (("sound", ["snd/a_beep.wav", "snd/c_buzz.wav"]),
                          ("speech", ["snd/a_beep.wav", "snd/b_announcer.wav"])):
-        rule = PickRule("fake-pkg", "1.0", domain, domain, "CC0-1.0", ("snd/*.wav",), 2, min_s=1.0, max_s=5.0)
+        rule = PickRule("fake-pkg", "1.0", domain, domain, "CC0-1.0", ("snd/*.wav",), 2, min_s=1.0, max_s=20.0)
         monkeypatch.setattr(source_picks, "RULES", (rule,))
         said = []
         records = pick_debian(DirectoryStore(tmp_path), progress=said.append)

@@ -239,7 +239,10 @@ def _record(rule_like: dict, data: bytes, root_font: Path | None,
         raise RefusedPick(f"{rule_like['member']}: the kept span is digital silence "
                           f"(peak below {20 * np.log10(SILENT_PEAK / 32768):.0f} dBFS)")
     if draft.domain == "sound":
-        heard = detect_speech(Audio(pcm.mean(axis=1) / 32768.0, sr))
+        # Heard without the silence around it: a 1 s alert in a 10 s file is still a voice.
+        mono = pcm.astype(np.float32).mean(axis=1) / 32768.0
+        sounding = np.flatnonzero(np.abs(mono) >= SILENT_PEAK / 32768.0)
+        heard = detect_speech(Audio(mono[sounding[0]:sounding[-1] + 1], sr))
         if heard.is_speech:
             raise RefusedPick(f"{rule_like['member']}: the kept span is speech "
                               f"({heard.method} hears it in {heard.speech_fraction:.0%}), not a sound")
