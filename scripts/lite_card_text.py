@@ -23,10 +23,12 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
     from mmmos_core.lite.priors import compute_priors, describe_priors
     from mmmos_core.lite.real_corpus import DEFECT_SEVERITY, PRODUCTION_PERCENTILE
     from mmmos_core.lite.recipe import CONTENT_OFFSETS, DAMAGE_SHARE
+    from mmmos_core.lite.sources import read_manifest
     from mmmos_core.lite.teacher import OVRL_WEIGHT, STUDIO_SCORE, TEACHER_WEIGHT
 
     manifest = json.loads((model_dir / "mmmos.json").read_text())
     lite = manifest["extra"]["lite"]
+    corpus = read_manifest()  # the build recorded this manifest's sha256 (lite.corpus_manifest_sha256)
     priors = compute_priors(DEFAULT_LABELS_DIR)
     n_feat = len(manifest["encoders"]["acoustic"]["config"]["feature_names"])
     version = manifest["encoders"]["acoustic"]["config"]["version"]
@@ -72,8 +74,9 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         "",
         "## What it learned from",
         "",
-        "The real-audio corpus (`mmmos_core/lite/corpus_sources.json`, docs/lite.md): 400 recordings from",
-        "41 sources, split by source name only (`lite/real_corpus.py`):",
+        f"The real-audio corpus (`mmmos_core/lite/corpus_sources.json`, docs/lite.md): {len(corpus.records)} "
+        f"recordings from {len({r.source for r in corpus.records})} sources, split by source name only "
+        "(`lite/real_corpus.py`):",
         "",
         f"- **fit** ({len(splits['fit'])} sources, trained on): " + ", ".join(splits["fit"]) + ".",
         f"- **val** ({len(splits['val'])} sources, select members, never trained on): " + ", ".join(splits["val"]) + ".",
