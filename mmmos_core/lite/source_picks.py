@@ -242,8 +242,9 @@ def _record(rule_like: dict, data: bytes, root_font: Path | None,
         # Heard without the silence around it: a 1 s alert in a 10 s file is still a voice.
         mono = pcm.astype(np.float32).mean(axis=1) / 32768.0
         sounding = np.flatnonzero(np.abs(mono) >= SILENT_PEAK / 32768.0)
-        heard = detect_speech(Audio(mono[sounding[0]:sounding[-1] + 1], sr))
-        if heard.is_speech:
+        # (a stereo file whose channels cancel can be silent in mono: nothing to hear then)
+        heard = detect_speech(Audio(mono[sounding[0]:sounding[-1] + 1], sr)) if sounding.size else None
+        if heard is not None and heard.is_speech:
             raise RefusedPick(f"{rule_like['member']}: the kept span is speech "
                               f"({heard.method} hears it in {heard.speech_fraction:.0%}), not a sound")
     defects = tuple(sorted(set(draft.defects) | _auto_defects(pcm)))
