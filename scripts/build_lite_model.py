@@ -7,7 +7,8 @@ Every step is seeded and runs single-threaded with deterministic torch kernels, 
 rebuild on the same software stack reproduces the shipped weights (compared to 1e-6).
 Needs the real-audio corpus (`make lite-corpus`), ../shared/aes_labels, espeak-ng and the
 speechmos wheel (the DNSMOS teacher). Then the card: `scripts/lite_card.py` measures the
-held-out sources once and writes MODEL_CARD.md and check_report.json.
+held-out sources once, and the model it replaced on the same clips, and writes MODEL_CARD.md
+and check_report.json.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -38,12 +40,18 @@ EPOCHS = 30
 HIDDEN = 256
 WEIGHTS_DTYPE = "float16"
 
-NOTE = ("offline demo model (MMMOS-lite 2.3): hand-designed acoustic features and small heads trained on real "
+NOTE = ("offline demo model (MMMOS-lite 2.4): hand-designed acoustic features and small heads trained on real "
         "recordings under synthetic degradations, with targets from a recipe and, for speech, from DNSMOS; "
         "not on human ratings of its audio; a stand-in until the TriEnc weights are trained")
-DESCRIPTION = ("MMMOS-lite 2.3: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained "
-               "by the MMMOS pipeline on the real-audio corpus (400 recordings, 41 sources) with controlled "
-               "degradations of shared crops and mixtures. See MODEL_CARD.md.")
+
+
+def description(manifest) -> str:
+    """The model's one-line description; the counts come from the manifest the build reads,
+    so a re-pick cannot leave a stale number in the shipped config."""
+    return ("MMMOS-lite 2.4: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained "
+            f"by the MMMOS pipeline on the real-audio corpus ({len(manifest.records)} recordings, "
+            f"{len({r.source for r in manifest.records})} sources) with controlled degradations of shared "
+            "crops and mixtures. See MODEL_CARD.md.")
 
 
 def deterministic() -> None:
@@ -144,7 +152,7 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
         }
     }
     model, report = train_ensemble({"acoustic": encoder}, items("train"), items("natural"), items("proxy"),
-                                   sweep, name="mmmos-lite", description=DESCRIPTION, note=NOTE,
+                                   sweep, name="mmmos-lite", description=description(manifest), note=NOTE,
                                    licenses=["Apache-2.0 (model weights, trained by this project)"],
                                    extra=extra, progress=say)
     # Rounded before anything below scores with it: the context clips and the card then
@@ -247,11 +255,19 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(f"rebuild matches {args.out} (manifest numbers and every member tensor within {TOLERANCE:g})")
             return 0
-        build(args.out, args.labels_dir, args.epochs, corpus_root=args.corpus)
-        if not args.no_card:
-            from scripts import lite_card
+        with tempfile.TemporaryDirectory(prefix="mmmos-lite-previous-") as keep:
+            # The model being replaced is kept aside so that the card compares the two on the
+            # same check clips (its old report may describe clips a re-pick has since changed).
+            previous = None
+            if not args.no_card and (args.out / "mmmos.json").exists():
+                previous = Path(keep) / "previous"
+                shutil.copytree(args.out, previous)
+            build(args.out, args.labels_dir, args.epochs, corpus_root=args.corpus)
+            if not args.no_card:
+                from scripts import lite_card
 
-            lite_card.main([str(args.out), "--split", "check"] + (["--corpus", str(args.corpus)] if args.corpus else []))
+                lite_card.main([str(args.out), "--split", "check"] + (["--corpus", str(args.corpus)] if args.corpus else [])
+                               + (["--previous", str(previous)] if previous else []))
         return 0
     except MMMOSError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
     python -m scripts.lite_card                      # held-out sources: checks + card (after a build)
     python -m scripts.lite_card --split val          # validation sources, printed only (development)
     python -m scripts.lite_card MODEL_DIR --no-card  # print the checks of another model directory
+    python -m scripts.lite_card --previous OLD_DIR   # compare with the replaced model on these clips
 
 The held-out ("check") split is measured once per build, for the card; its numbers guided
 nothing. The validation split guides choices (and selects the members), so its numbers are
@@ -60,6 +61,20 @@ def split_clips(split: str, root: Path | None = None):
             a = load_clip(path)
             pool.append(resample(a.samples, a.sample_rate, 16000).astype(np.float32))
     return clips, pool, stereo
+
+
+def clips_sha256(split: str, manifest=None) -> str:
+    """Which recordings a split's checks ran on (the manifest's ids and audio checksums): two
+    reports compare clip for clip only when these agree, and a re-pick changes them."""
+    import hashlib
+
+    from mmmos_core.lite.real_corpus import source_splits
+    from mmmos_core.lite.sources import read_manifest
+
+    manifest = manifest or read_manifest()
+    splits = source_splits(manifest)
+    rows = sorted(f"{r.id}:{r.sha256}" for r in manifest.records if splits[r.source] == split)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
 def summarise(result: dict[str, Any], music_ce_mean: float) -> dict[str, Any]:
@@ -123,8 +138,8 @@ def measure(model_dir: Path, split: str, root: Path | None = None, progress=prin
     teacher = SpeechTeacher(priors["speech"].pq_percentiles[75])
     result = run_split_checks(score, clips, pool, teacher=teacher, stereo=stereo)
     summary = summarise(result, priors["music"].mean["CE"])
-    summary.update({"split": split, "recordings": len(clips),
-                    "sources": sorted({c.source for c in clips}), "seconds": round(time.time() - t0, 1)})
+    summary.update({"split": split, "recordings": len(clips), "sources": sorted({c.source for c in clips}),
+                    "clips_sha256": clips_sha256(split), "seconds": round(time.time() - t0, 1)})
     return summary
 
 
@@ -143,6 +158,11 @@ def resources(model_dir: Path) -> dict[str, Any]:
            "machine": platform.machine()}
     out.update(fresh_process_probe(str(model_dir)))
     return out
+
+
+def model_name(model_dir: Path) -> str:
+    """"MMMOS-lite 2.4" from its description, "MMMOS-lite 2.4: an ensemble ..."."""
+    return json.loads((model_dir / "mmmos.json").read_text())["description"].split(":")[0]
 
 
 def members_sha256(model_dir: Path) -> str:
@@ -177,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("check", "val"), default="check")
     parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: `make lite-corpus`'s)")
     parser.add_argument("--no-card", action="store_true", help="print the numbers; write nothing")
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="the model this build replaces (a copy of its folder): measured on the same clips "
+                             "for the card's comparison column, instead of the numbers its old report holds")
     args = parser.parse_args(argv)
     summary = measure(args.model_dir, args.split, args.corpus, progress=lambda m: print(m, file=sys.stderr))
     print(json.dumps(summary, indent=1, default=float))
@@ -184,9 +207,15 @@ def main(argv: list[str] | None = None) -> int:
         from scripts.lite_card_text import write_card
 
         summary["resources"] = resources(args.model_dir)
-        summary["model"] = json.loads((args.model_dir / "mmmos.json").read_text())["description"].split(":")[0]
+        summary["model"] = model_name(args.model_dir)
         summary["build"] = members_sha256(args.model_dir)
-        previous = previous_report(args.model_dir, summary["build"])
+        if args.previous and members_sha256(args.previous) != summary["build"]:
+            previous = measure(args.previous, args.split, args.corpus, progress=lambda m: print(m, file=sys.stderr))
+            previous["model"] = model_name(args.previous)
+            previous["build"] = members_sha256(args.previous)
+            previous["measured"] = "after this build"
+        else:
+            previous = previous_report(args.model_dir, summary["build"])
         if previous:
             summary["previous"] = previous
         (args.model_dir / REPORT).write_text(json.dumps(summary, indent=1, default=float) + "\n")

@@ -41,7 +41,21 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
     base = s.get("previous") or s.get("lite1")
     base_name = (base or {}).get("model", "lite 1" if s.get("lite1") else "previous model")
     model_name = manifest["description"].split(":")[0]
-    when = "after this build" if "lite1" in s and not s.get("previous") else "when it was built"
+    if "lite1" in s and not s.get("previous"):
+        when = "after this build"
+    else:
+        when = (base or {}).get("measured", "when it was built")  # `lite_card --previous` measures it now
+    # A re-pick of the corpus changes the check clips; the old report's numbers then describe
+    # other recordings, and the card must not call them the same checks.
+    same_clips = bool(base) and (when == "after this build" or
+                                 (base.get("clips_sha256") is not None and base.get("clips_sha256") == s.get("clips_sha256")))
+    if same_clips:
+        comparison = (f" The last column is the model this one replaces ({base_name}), measured on the same clips"
+                      f" {when}, for comparison only.")
+    elif base:
+        comparison = (f" The last column is the model this one replaces ({base_name}), measured when it was built"
+                      f" on the check clips of that time ({base.get('recordings', '?')} recordings), which are not"
+                      " these: for orientation only.")
     lines = [
         f"# {model_name}: the offline default model",
         "",
@@ -75,8 +89,8 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         "## What it learned from",
         "",
         f"The real-audio corpus (`mmmos_core/lite/corpus_sources.json`, docs/lite.md): {len(corpus.records)} "
-        f"recordings from {len({r.source for r in corpus.records})} sources, split by source name only "
-        "(`lite/real_corpus.py`):",
+        f"recordings from",
+        f"{len({r.source for r in corpus.records})} sources, split by source name only (`lite/real_corpus.py`):",
         "",
         f"- **fit** ({len(splits['fit'])} sources, trained on): " + ", ".join(splits["fit"]) + ".",
         f"- **val** ({len(splits['val'])} sources, select members, never trained on): " + ", ".join(splits["val"]) + ".",
@@ -116,9 +130,7 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         "",
         f"{s['recordings']} recordings of the check sources, first 10 s, transformed at their own rate",
         "(`mmmos_core/lite/split_checks.py`; `python -m scripts.lite_card`). Nothing was chosen by",
-        "looking at them. Targets from issue 11." + (f" The last column is the model this one replaces ({base_name}),"
-                                                     f" measured on the same clips {when}, for comparison only."
-                                                     if base else ""),
+        "looking at them. Targets from issue 11." + (comparison if base else ""),
         "",
     ]
     rows = [
@@ -150,7 +162,8 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
          "produced_complexity_rate"),
     ]
     if base:
-        lines += [f"| check | {model_name} | target | met | {base_name}, same checks |", "|---|---|---|---|---|"]
+        column = f"{base_name}, same clips" if same_clips else f"{base_name}, other clips"
+        lines += [f"| check | {model_name} | target | met | {column} |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {value(s)} | {target} | {_mark(s, key)} | {value(base)} |" for name, value, target, key in rows]
     else:
         lines += ["| check | result | target | met |", "|---|---|---|---|"]
