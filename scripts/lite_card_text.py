@@ -53,9 +53,11 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         comparison = (f" The last column is the model this one replaces ({base_name}), measured on the same clips"
                       f" {when}, for comparison only.")
     elif base:
+        which = ("which are not these" if base.get("clips_sha256") else
+                 "which its report does not identify, so they may not be these")
         comparison = (f" The last column is the model this one replaces ({base_name}), measured when it was built"
-                      f" on the check clips of that time ({base.get('recordings', '?')} recordings), which are not"
-                      " these: for orientation only.")
+                      f" on the check clips of that time ({base.get('recordings', '?')} recordings), {which}: for"
+                      " orientation only.")
     lines = [
         f"# {model_name}: the offline default model",
         "",
@@ -89,7 +91,7 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         "## What it learned from",
         "",
         f"The real-audio corpus (`mmmos_core/lite/corpus_sources.json`, docs/lite.md): {len(corpus.records)} "
-        f"recordings from",
+        "recordings from",
         f"{len({r.source for r in corpus.records})} sources, split by source name only (`lite/real_corpus.py`):",
         "",
         f"- **fit** ({len(splits['fit'])} sources, trained on): " + ", ".join(splits["fit"]) + ".",
@@ -162,7 +164,7 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
          "produced_complexity_rate"),
     ]
     if base:
-        column = f"{base_name}, same clips" if same_clips else f"{base_name}, other clips"
+        column = f"{base_name}, same clips" if same_clips else f"{base_name}, its own clips"
         lines += [f"| check | {model_name} | target | met | {column} |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {value(s)} | {target} | {_mark(s, key)} | {value(base)} |" for name, value, target, key in rows]
     else:

@@ -221,17 +221,19 @@ def test_the_card_says_whether_the_replaced_model_was_measured_on_the_same_clips
     shutil.copytree(LITE, model_dir)
     report = json.loads((LITE / "check_report.json").read_text())
     here = dict(report, clips_sha256="a" * 64)
-    old = {k: v for k, v in report.items() if k not in ("previous", "resources")} | {"model": "MMMOS-lite 0.9"}
+    old = {k: v for k, v in report.items() if k not in ("previous", "resources", "clips_sha256")}
+    old |= {"model": "MMMOS-lite 0.9", "recordings": 111}
 
     write_card(model_dir, here | {"previous": old | {"clips_sha256": "a" * 64}})
     card = (model_dir / "MODEL_CARD.md").read_text()
     assert "MMMOS-lite 0.9, same clips |" in card and "measured on the same clips when it was built" in card
 
-    for previous in (old | {"clips_sha256": "b" * 64}, old):  # other clips, or a report that never said
-        write_card(model_dir, here | {"previous": previous | {"recordings": 111}})
+    for previous, which in ((old | {"clips_sha256": "b" * 64}, "which are not these"),
+                            (old, "which its report does not identify, so they may not be these")):
+        write_card(model_dir, here | {"previous": previous})
         card = (model_dir / "MODEL_CARD.md").read_text()
-        assert "MMMOS-lite 0.9, other clips |" in card and "same clips" not in card
-        assert "check clips of that time (111 recordings), which are not these" in card
+        assert "MMMOS-lite 0.9, its own clips |" in card and "same clips" not in card
+        assert f"check clips of that time (111 recordings), {which}: for orientation only." in card
 
 
 def test_the_split_digest_changes_when_a_checked_recording_does():
