@@ -193,7 +193,8 @@ def summary_html(record: dict[str, Any]) -> str:
             f"{esc(b.sentence)}</div>" for b in badges) + "</div>")
     parts.append(f"<div class='mmmos-agree'>{esc(words.agreement_sentence(record))}</div>")
     for key, what, title in (("context", "examples", "the example clips"),
-                             ("context_held_out", "held-out recordings",
+                             # Validation recordings: never trained on, but not the card's held-out sources.
+                             ("context_held_out", "unseen recordings",
                               "real recordings this model never trained on")):
         context = [AxisContext(**c) for c in record.get(key) or []]
         if context:

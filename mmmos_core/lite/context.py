@@ -1,8 +1,10 @@
-"""The recordings a built model is placed among: its held-out real recordings, scored once.
+"""The recordings a built model is placed among: real recordings it never trained on, scored once.
 
 A visitor's "PQ 6.1" reads better as "between the distant phone call and the studio
-audiobook of the recordings this model never trained on". The build scores the held-out
-recordings with the finished model and ships the scores (not the audio) beside its members.
+audiobook of the recordings this model never trained on". The lite build passes validation
+recordings (the card's held-out sources stay for the card alone) and ships the scores, not
+the audio, beside its members. Their rows keep the set name "held-out" (held out of training)
+that earlier builds wrote.
 """
 
 from __future__ import annotations

@@ -296,7 +296,7 @@ class MMMOSModel(nn.Module):
 
     def context_records(self) -> list[dict[str, Any]]:
         """Named recordings this model scored when it was built (``context_clips.jsonl`` in its
-        directory, e.g. the lite model's held-out recordings): what a new clip's scores can be
+        directory, e.g. the lite model's validation recordings): what a new clip's scores can be
         placed among. Empty for a model without them."""
         path = getattr(self, "model_dir", None)
         if path is None or not (Path(path) / CONTEXT_CLIPS).is_file():
