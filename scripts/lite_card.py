@@ -209,11 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         summary["resources"] = resources(args.model_dir)
         summary["model"] = model_name(args.model_dir)
         summary["build"] = members_sha256(args.model_dir)
-        if args.previous and members_sha256(args.previous) != summary["build"]:
+        previous_build = members_sha256(args.previous) if args.previous else None
+        if previous_build and previous_build != summary["build"]:
             previous = measure(args.previous, args.split, args.corpus, progress=lambda m: print(m, file=sys.stderr))
-            previous["model"] = model_name(args.previous)
-            previous["build"] = members_sha256(args.previous)
-            previous["measured"] = "after this build"
+            previous.update(model=model_name(args.previous), build=previous_build, measured="after this build")
         else:
             previous = previous_report(args.model_dir, summary["build"])
         if previous:

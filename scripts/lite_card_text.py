@@ -41,14 +41,13 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
     base = s.get("previous") or s.get("lite1")
     base_name = (base or {}).get("model", "lite 1" if s.get("lite1") else "previous model")
     model_name = manifest["description"].split(":")[0]
-    if "lite1" in s and not s.get("previous"):
-        when = "after this build"
-    else:
-        when = (base or {}).get("measured", "when it was built")  # `lite_card --previous` measures it now
+    # Measured beside this build (`lite_card --previous`, or an old lite 1 report): the same clips.
+    measured_now = ("lite1" in s and not s.get("previous")) or "measured" in (base or {})
+    when = "after this build" if measured_now else "when it was built"
     # A re-pick of the corpus changes the check clips; the old report's numbers then describe
     # other recordings, and the card must not call them the same checks.
-    same_clips = bool(base) and (when == "after this build" or
-                                 (base.get("clips_sha256") is not None and base.get("clips_sha256") == s.get("clips_sha256")))
+    same_clips = bool(base) and (measured_now or (base.get("clips_sha256") is not None
+                                                  and base["clips_sha256"] == s.get("clips_sha256")))
     if same_clips:
         comparison = (f" The last column is the model this one replaces ({base_name}), measured on the same clips"
                       f" {when}, for comparison only.")
