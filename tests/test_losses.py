@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mmmos_core.training.losses import (AUTHORS, LossConventions, ccc_loss, contrastive_loss, dcq_loss, get_loss,
-                                         loss_in_units, utmos_loss)
+                                         loss_in_units, pair_weights, utmos_loss)
 
 PRED = torch.tensor([[1.0], [2.0]])
 TARGET = torch.tensor([[1.5], [1.0]])
@@ -118,3 +118,48 @@ def test_unknown_conventions_are_refused():
         LossConventions(dcq_pairs="some")
     with pytest.raises(ValueError, match="units"):
         loss_in_units(get_loss("ccc"), "points", MEAN, STD)
+
+
+# ---- pairs weighted by group: clips 0 and 1 are versions of one recording, clip 2 another ----
+# weights: pair (0,1) 1, pairs (0,2) and (1,2) 0.1; per axis the weights sum to 1.2 (x 2 axes = 2.4)
+#   contrastive: axis 1 0.4 + 0.1 * 0.3 + 0.1 * 0 = 0.43, axis 2 1.6 + 0.03 + 0.12 = 1.75 -> 2.18 / 2.4 = 0.908333
+#   UTMOS: 0.241667 + 0.5 * 0.908333 = 0.695833
+#   DCQ (distinct pairs): discrepancy (0.25 + 0.016 + 0.001) + (2.89 + 0.016 + 0.169) = 3.342 -> 1.3925;
+#     alignment (1.2 + 0.09 + 0.21) + (-1 + 0.05 + 0.15) = 0.7 -> 0.291667; 1.3925 - 0.291667 = 1.100833
+GROUPS3 = ["rec-a", "rec-a", "rec-b"]
+
+
+def test_pair_weights_count_versions_of_one_recording_fully():
+    w = pair_weights(GROUPS3 + [None, None], 0.1)
+    assert w[0, 1] == 1.0 and w[1, 0] == 1.0
+    assert w[0, 2] == pytest.approx(0.1) and w[2, 1] == pytest.approx(0.1)
+    assert w[3, 4] == pytest.approx(0.1)  # two clips without a group are not one group
+
+
+@pytest.mark.parametrize("name,expected", [("contrastive", 0.908333), ("utmos", 0.695833), ("dcq", 1.100833),
+                                           ("ccc", 0.506740)])
+def test_group_weighted_pairs_by_hand(name, expected):
+    assert get_loss(name)(P3, T3, pair_weight=pair_weights(GROUPS3, 0.1)).item() == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["contrastive", "utmos", "dcq"])
+def test_equal_pair_weights_are_the_plain_loss(name):
+    for conventions in (LossConventions(), AUTHORS):
+        loss = get_loss(name, conventions)
+        assert loss(P3, T3, pair_weight=pair_weights(GROUPS3, 1.0)).item() == pytest.approx(loss(P3, T3).item(),
+                                                                                             abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["contrastive", "dcq"])
+def test_pairs_between_groups_at_weight_zero_cannot_move_the_loss(name):
+    weight = pair_weights(GROUPS3, 0.0)
+    moved = P3.clone()
+    moved[2] += 3.0  # clip 2 is only ever paired across groups
+    loss = get_loss(name)
+    assert loss(moved, T3, pair_weight=weight).item() == pytest.approx(loss(P3, T3, pair_weight=weight).item())
+
+
+def test_group_weights_pass_through_the_units_wrapper():
+    pred_z = (P3 - MEAN) / STD
+    loss = loss_in_units(get_loss("utmos"), "rating", MEAN, STD)
+    assert loss(pred_z, T3, pair_weight=pair_weights(GROUPS3, 0.1)).item() == pytest.approx(0.695833, abs=1e-5)

@@ -98,3 +98,26 @@ def test_grouped_training_is_seeded_and_learns():
                                    settings, name="tones", progress=lambda m: None)
     assert report.members[0].natural["utterance"]["PQ"]["SRCC"] > 0.5
     assert model.predict(tone_item(40, None).audio)["PQ"] > model.predict(tone_item(47, None).audio)["PQ"]
+
+
+def test_training_with_pairs_weighted_by_group_learns_and_says_so():
+    rng = np.random.default_rng(0)
+    items = [tone_item(i, rng) for i in range(40)]
+    for item in items:
+        item.group = f"pitch{int(item.id[4:]) // 8}"
+    settings = SweepSettings(subsets=[["logmel"]], aggregators=["mlp"], losses=["dcq"], top_k=1, epochs=15,
+                             lr=3e-3, batch_size=8, hidden=32, seed=0, batching="grouped",
+                             cross_group_pair_weight=0.1)
+    model, report = train_ensemble({"logmel": build_encoder("logmel")}, items[:24], items[24:32], items[32:],
+                                   settings, name="tones", progress=lambda m: None)
+    assert report.members[0].natural["utterance"]["PQ"]["SRCC"] > 0.5
+    assert model.predict(tone_item(40, None).audio)["PQ"] > model.predict(tone_item(47, None).audio)["PQ"]
+    assert model.config.members[0].training["cross_group_pair_weight"] == 0.1
+    assert report.config["loss"]["cross_group_pair_weight"] == 0.1
+
+
+def test_a_cross_group_pair_weight_outside_zero_to_one_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="cross_group_pair_weight"):
+        SweepSettings(subsets=[["logmel"]], cross_group_pair_weight=2.0)

@@ -59,28 +59,52 @@ def _differences(x: torch.Tensor) -> torch.Tensor:
     return x[:, None, :] - x[None, :, :]  # [B, B, A], x_i - x_j
 
 
-def contrastive_loss(pred: torch.Tensor, target: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+def _weighted_pair_mean(per_pair: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """[B, B, A] values, [B, B] weights -> their weighted mean (a plain mean when the weights are equal)."""
+    total = weight.sum() * per_pair.shape[-1]
+    return (per_pair * weight[..., None]).sum() / total.clamp(min=1e-12)
+
+
+def pair_weights(groups: list, cross_group: float, device=None) -> torch.Tensor:
+    """[B, B] weights of a batch's pairs: 1 within a group, ``cross_group`` between groups.
+
+    Two versions of one recording differ only by what was done to them, so their order is
+    what damage costs; two different recordings also differ by source, and a source's label
+    level is what hand-set recipes know least. A group of None is an item of its own.
+    """
+    same = torch.tensor([[a is not None and a == b for b in groups] for a in groups], dtype=torch.float32,
+                        device=device)
+    return same + cross_group * (1.0 - same)
+
+
+def contrastive_loss(pred: torch.Tensor, target: torch.Tensor, margin: float = 0.1,
+                     pair_weight: torch.Tensor | None = None) -> torch.Tensor:
     """mean over pairs i != j of relu(|Δtarget − Δpred| − margin); Δx = x_i − x_j.
 
     The diagonal is always zero here (|0 − 0| − margin < 0), so leaving it out is what
-    keeps the value independent of how many self-pairs a batch has.
+    keeps the value independent of how many self-pairs a batch has. ``pair_weight``
+    ([B, B]) makes it a weighted mean over the pairs (see `pair_weights`).
     """
     n = pred.shape[0]
     if n < 2:
         return pred.sum() * 0.0
     per_pair = torch.relu((_differences(target) - _differences(pred)).abs() - margin)  # [B, B, A]
-    return per_pair[_pair_mask(n, pred.device)].mean()
+    mask = _pair_mask(n, pred.device)
+    if pair_weight is None:
+        return per_pair[mask].mean()
+    return _weighted_pair_mean(per_pair, pair_weight * mask)
 
 
 def utmos_loss(pred: torch.Tensor, target: torch.Tensor, tau: float = 0.5, margin: float = 0.1,
-               contrastive_weight: float = 0.5) -> torch.Tensor:
+               contrastive_weight: float = 0.5, pair_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Clipped MSE (squared error only where |pred − target| > tau) + 0.5 × contrastive."""
     err = pred - target
     clipped = torch.where(err.abs() > tau, err ** 2, torch.zeros_like(err)).mean()
-    return clipped + contrastive_weight * contrastive_loss(pred, target, margin)
+    return clipped + contrastive_weight * contrastive_loss(pred, target, margin, pair_weight)
 
 
-def dcq_loss(pred: torch.Tensor, target: torch.Tensor, pairs: str = "distinct") -> torch.Tensor:
+def dcq_loss(pred: torch.Tensor, target: torch.Tensor, pairs: str = "distinct",
+             pair_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Dual-criterion quality: mean((Δpred − Δtarget)²) − mean(Δpred · sign(Δtarget))."""
     n = pred.shape[0]
     if n < 2:
@@ -88,6 +112,9 @@ def dcq_loss(pred: torch.Tensor, target: torch.Tensor, pairs: str = "distinct") 
     d_pred, d_true = _differences(pred), _differences(target)
     discrepancy = (d_pred - d_true) ** 2
     alignment = d_pred * torch.sign(d_true)
+    if pair_weight is not None:
+        weight = pair_weight if pairs == "all" else pair_weight * _pair_mask(n, pred.device)
+        return _weighted_pair_mean(discrepancy, weight) - _weighted_pair_mean(alignment, weight)
     if pairs == "all":
         return discrepancy.mean() - alignment.mean()
     mask = _pair_mask(n, pred.device)
@@ -95,8 +122,8 @@ def dcq_loss(pred: torch.Tensor, target: torch.Tensor, pairs: str = "distinct") 
 
 
 def ccc_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8,
-             moments: str = "population") -> torch.Tensor:
-    """1 − concordance correlation per axis, averaged over axes."""
+             moments: str = "population", pair_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """1 − concordance correlation per axis, averaged over axes (it has no pairs: ``pair_weight`` is ignored)."""
     n = pred.shape[0]
     mp, mt = pred.mean(dim=0), target.mean(dim=0)
     var_div = max(n - 1, 1) if moments == "unbiased-variance" else n
@@ -138,7 +165,7 @@ def loss_in_units(loss: LossFn, units: str, mean: torch.Tensor, std: torch.Tenso
     each axis: the same constants then mean a different width on every axis.
     """
     if units == "rating":
-        return lambda pred_z, target: loss(pred_z * std + mean, target)
+        return lambda pred_z, target, **kw: loss(pred_z * std + mean, target, **kw)
     if units == "zscore":
-        return lambda pred_z, target: loss(pred_z, (target - mean) / std)
+        return lambda pred_z, target, **kw: loss(pred_z, (target - mean) / std, **kw)
     raise ValueError(f"loss units must be one of {UNITS}, not {units!r}")

@@ -79,6 +79,9 @@ class SweepSettings:
     batch_size_by_aggregator: dict[str, int] = field(default_factory=dict)  # overrides batch_size
     crop: str = "all-windows"  # "random-window": one random 10 s window per clip per step
     batching: str = "shuffled"  # "grouped": a group's items (TrainItem.group) share a batch
+    # Weight of pairs of different groups in the pairwise losses (within a group: 1);
+    # 1 is the paper's plain mean over a batch's pairs. See losses.pair_weights.
+    cross_group_pair_weight: float = 1.0
     keep_epoch: str = "last"
     loss_units: str = "rating"
     loss_conventions: LossConventions = field(default_factory=LossConventions)
@@ -99,6 +102,8 @@ class SweepSettings:
                                      (self.data_split, DATA_SPLITS, "data_split")):
             if value not in allowed:
                 raise ValueError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+        if not 0.0 <= self.cross_group_pair_weight <= 1.0:
+            raise ValueError(f"cross_group_pair_weight must lie in [0, 1], not {self.cross_group_pair_weight}")
 
         from mmmos_core.model.aggregators import AGGREGATORS, HEADS
         from mmmos_core.model.member import LAYER_CHOICES
@@ -198,6 +203,7 @@ def resolved_config(settings: SweepSettings) -> dict[str, Any]:
         "batch_size": {a: settings.batch_size_for(a) for a in sorted({c.aggregator for c in selectable})},
         "crop": {"mode": settings.crop, "window_s": settings.windows.window_s},
         "loss": {"units": settings.loss_units, **asdict(settings.loss_conventions),
+                 "cross_group_pair_weight": settings.cross_group_pair_weight,
                  "tau_margin_units": "standard deviations per axis" if settings.loss_units == "zscore"
                  else "rating points"},
         "heads": settings.heads,
