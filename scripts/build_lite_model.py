@@ -39,8 +39,12 @@ EPOCHS = 30
 # float16 (3.5 MB), which moved no validation check by more than 1e-4 (docs/lite.md).
 HIDDEN = 256
 WEIGHTS_DTYPE = "float16"
+# Pairs of versions of one recording count fully in the pairwise losses, pairs of different
+# recordings one tenth (training.losses.pair_weights): the recipe knows what damage costs
+# better than what a source's undamaged level is. Lite 2.5; see docs/lite.md.
+CROSS_GROUP_PAIR_WEIGHT = 0.1
 
-NOTE = ("offline demo model (MMMOS-lite 2.4): hand-designed acoustic features and small heads trained on real "
+NOTE = ("offline demo model (MMMOS-lite 2.5): hand-designed acoustic features and small heads trained on real "
         "recordings under synthetic degradations, with targets from a recipe and, for speech, from DNSMOS; "
         "not on human ratings of its audio; a stand-in until the TriEnc weights are trained")
 
@@ -48,7 +52,7 @@ NOTE = ("offline demo model (MMMOS-lite 2.4): hand-designed acoustic features an
 def description(manifest) -> str:
     """The model's one-line description; the counts come from the manifest the build reads,
     so a re-pick cannot leave a stale number in the shipped config."""
-    return ("MMMOS-lite 2.4: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained "
+    return ("MMMOS-lite 2.5: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained "
             f"by the MMMOS pipeline on the real-audio corpus ({len(manifest.records)} recordings, "
             f"{len({r.source for r in manifest.records})} sources) with controlled degradations of shared "
             "crops and mixtures. See MODEL_CARD.md.")
@@ -136,7 +140,8 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
 
     sweep = SweepSettings(subsets=[["acoustic"]], aggregators=["mlp", "blstm", "blstm_t"],
                           losses=["utmos", "contrastive", "dcq", "ccc"], top_k=6, epochs=epochs, lr=1e-3,
-                          batch_size=32, hidden=HIDDEN, seed=0, cache_dir=None, batching="grouped")
+                          batch_size=32, hidden=HIDDEN, seed=0, cache_dir=None, batching="grouped",
+                          cross_group_pair_weight=CROSS_GROUP_PAIR_WEIGHT)
     teacher_items = [i for i in sets["train"] if i.teacher]
     extra = {
         "lite": {
