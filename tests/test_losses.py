@@ -134,6 +134,7 @@ def test_pair_weights_count_versions_of_one_recording_fully():
     assert w[0, 1] == 1.0 and w[1, 0] == 1.0
     assert w[0, 2] == pytest.approx(0.1) and w[2, 1] == pytest.approx(0.1)
     assert w[3, 4] == pytest.approx(0.1)  # two clips without a group are not one group
+    assert torch.all(torch.diagonal(w) == 1.0)  # a clip is always in its own group
 
 
 @pytest.mark.parametrize("name,expected", [("contrastive", 0.908333), ("utmos", 0.695833), ("dcq", 1.100833),

@@ -70,10 +70,11 @@ def pair_weights(groups: list, cross_group: float, device=None) -> torch.Tensor:
 
     Two versions of one recording differ only by what was done to them, so their order is
     what damage costs; two different recordings also differ by source, and a source's label
-    level is what hand-set recipes know least. A group of None is an item of its own.
+    level is what hand-set recipes know least. A group of None is an item of its own (the
+    diagonal is 1 for every item, which matters only to DCQ's "all" pairs convention).
     """
-    same = torch.tensor([[a is not None and a == b for b in groups] for a in groups], dtype=torch.float32,
-                        device=device)
+    same = torch.tensor([[i == j or (a is not None and a == b) for j, b in enumerate(groups)]
+                         for i, a in enumerate(groups)], dtype=torch.float32, device=device)
     return same + cross_group * (1.0 - same)
 
 
