@@ -156,6 +156,23 @@ def test_paired_versions_share_one_crop_and_rank_below_their_clean_version(recip
     assert not (len(a) == len(b) and np.array_equal(a, b))
 
 
+@pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
+def test_every_kind_once_puts_each_real_recording_under_every_degradation(recipe, shared_recordings):
+    from dataclasses import replace
+
+    train, held = split_recordings(list_recordings(SHARED_AUDIO))
+    settings = replace(TINY, paired_versions=True, every_kind_once=True, real_clean=2, real_compound=1,
+                       other_rate_share=0.0)
+    items = CorpusBuilder(recipe, settings).build(train[:4], held)["train"]
+    for rec in train[:4]:
+        mine = [i for i in items if i.group is not None and i.group.split("/")[0] == rec.name]
+        singles = sorted(i.transforms[0].name for i in mine if len(i.transforms) == 1)
+        assert singles == sorted(dg.DEGRADATIONS)  # each kind once, whatever `real_single` says
+        assert sum(len(i.transforms) >= 2 for i in mine) == 1 and sum(not i.transforms for i in mine) == 2
+        clean = {i.group: i for i in mine if not i.transforms}
+        assert all(i.labels["PQ"] < clean[i.group].labels["PQ"] for i in mine if i.transforms)
+
+
 def test_crops_are_cut_where_the_recording_sounds(recipe):
     # 24 s: a part that rests for the first 15 s, then plays; a crop drawn in the rest
     # moves onto the playing part, and one drawn there stays exactly where it was drawn.

@@ -190,6 +190,11 @@ class CorpusSettings:
     # them is the transformation alone. Off: every item is cut on its own.
     paired_versions: bool = False
     produced_mixtures_natural: int = 0
+    # Each real recording under every single degradation kind once (in a random order), in
+    # place of ``real_single`` random draws: with five random kinds per recording, a kind met
+    # a domain's recordings a dozen times, too few to learn what babble or a room does to a
+    # short sound effect. Off: ``real_single`` draws, as lite 2-2.5 were built.
+    every_kind_once: bool = False
 
 
 class CorpusBuilder:
@@ -345,7 +350,10 @@ class CorpusBuilder:
             if src.kind == "hiss":  # already as bad as it gets: only seen at other levels and rates
                 n_clean, n_single, n_comp = 6, 0, 0
             plan = [[]] * n_clean
-            plan += [self._random_degradations(rng, 1, False) for _ in range(n_single)]
+            if is_real and s.every_kind_once:
+                plan += [[(str(k), dg.sample_params(str(k), rng, False))] for k in rng.permutation(dg.DEGRADATIONS)]
+            else:
+                plan += [self._random_degradations(rng, 1, False) for _ in range(n_single)]
             plan += [self._random_degradations(rng, int(rng.integers(2, 4)), False) for _ in range(n_comp)]
             if s.paired_versions and n_clean > 0:
                 items += self._versions(src, plan, n_clean, rng, babble_pool)
