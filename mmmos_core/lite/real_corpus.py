@@ -240,12 +240,20 @@ class RealCorpusBuilder(CorpusBuilder):
 def real_corpus_settings(seed: int = 0) -> CorpusSettings:
     """Item counts for the real corpus: fewer per recording (there are 25 times more
     recordings than before), fewer synthetic sources (they are there for pure tones, hiss
-    and textures that the corpus lacks). Each recording gives four crops (`paired_versions`),
-    each clean and in its share of the 5 single and 2 compound transformations: an undamaged
-    item is 4 in 11, not 2 in 9 (lite 2), since what people rate is mostly undamaged audio."""
+    and textures that the corpus lacks). Each recording gives six crops (`paired_versions`),
+    each clean and in its share of the recording's 13 single transformations (every kind
+    once, `every_kind_once`) and 2 compound ones.
+
+    Lite 2-2.5 drew 5 single kinds at random per recording from four crops: a kind then met
+    13-22 of the 52 sound recordings (babble 20, a room 17), and lite 2.5 put a validation
+    sound effect above its babble or room version in only two cases of three. Lite 2.6
+    shows every recording every kind, with two more clean crops (undamaged audio is 6 in 21
+    of a recording's items, against 4 in 11) and 40% more mixtures (1700 and 420, from 1200
+    and 300): without those two, mixtures of three and produced music lost on the
+    validation sources (docs/lite.md, lite 2.6)."""
     return CorpusSettings(seed=seed, tts_train=8, tts_proxy=8, music_train=12, music_proxy=8, textures_train=12,
                           textures_proxy=8, tones_train=4, tones_proxy=2, hiss_train=4, hiss_proxy=2,
-                          real_clean=4, real_single=5, real_compound=2, synth_clean=2, synth_single=6,
-                          synth_compound=2, mixtures_train=1200, proxy_items_per_source=4, mixtures_proxy=80,
-                          mixtures_natural=60, produced_mixtures_train=300, produced_mixtures_natural=40,
-                          paired_versions=True)
+                          real_clean=6, real_single=5, real_compound=2, synth_clean=2, synth_single=6,
+                          synth_compound=2, mixtures_train=1700, proxy_items_per_source=4, mixtures_proxy=80,
+                          mixtures_natural=60, produced_mixtures_train=420, produced_mixtures_natural=40,
+                          paired_versions=True, every_kind_once=True)
