@@ -190,10 +190,9 @@ class CorpusSettings:
     # them is the transformation alone. Off: every item is cut on its own.
     paired_versions: bool = False
     produced_mixtures_natural: int = 0
-    # Each real recording under every single degradation kind once (in a random order), in
-    # place of ``real_single`` random draws: with five random kinds per recording, a kind met
-    # a domain's recordings a dozen times, too few to learn what babble or a room does to a
-    # short sound effect. Off: ``real_single`` draws, as lite 2-2.5 were built.
+    # Each real recording under every single degradation kind once (in a random order) instead
+    # of ``real_single`` random draws (lite 2-2.5), which left each kind on few recordings of a
+    # domain (`real_corpus.real_corpus_settings` says how few).
     every_kind_once: bool = False
 
 
