@@ -40,6 +40,14 @@ def test_every_debian_training_source_says_what_it_is(manifest):
             assert profile_of(r).content in CONTENT_OFFSETS
 
 
+def test_every_held_out_music_source_says_what_it_is(manifest):
+    # The card's produced-music check counts the held-out recordings whose profile says
+    # "produced-music": a soundtrack added to the corpus without its line would drop out of it.
+    for r in manifest.records:
+        if r.split == "check" and r.domain == "music":
+            assert profile_of(r) is not DEFAULT_PROFILE, r.source
+
+
 def _record(tmp_path, samples, sr=16000, **kw):
     path = tmp_path / "speech" / "x.wav"
     path.parent.mkdir(parents=True, exist_ok=True)
