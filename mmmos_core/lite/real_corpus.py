@@ -253,7 +253,7 @@ def real_corpus_settings(seed: int = 0) -> CorpusSettings:
     validation sources (docs/lite.md, lite 2.6)."""
     return CorpusSettings(seed=seed, tts_train=8, tts_proxy=8, music_train=12, music_proxy=8, textures_train=12,
                           textures_proxy=8, tones_train=4, tones_proxy=2, hiss_train=4, hiss_proxy=2,
-                          real_clean=6, real_single=5, real_compound=2, synth_clean=2, synth_single=6,
+                          real_clean=6, real_compound=2, synth_clean=2, synth_single=6,
                           synth_compound=2, mixtures_train=1700, proxy_items_per_source=4, mixtures_proxy=80,
                           mixtures_natural=60, produced_mixtures_train=420, produced_mixtures_natural=40,
                           paired_versions=True, every_kind_once=True)
