@@ -188,9 +188,9 @@ class LabelRecipe:
         p = params
         if kind in ("white", "pink", "brown", "babble"):
             # Every colour is read at its flat SNR, which overcharges brown noise: most of its
-            # power lies below 20 Hz, so at 10 dB it sounds some 35 dB below a recording
+            # power lies below 20 Hz, so at 10 dB it sounds 30-40 dB below a recording
             # (A-weighted). Mending it moves labels, so it waits for a build that passes its
-            # rule; docs/lite.md ("Session 11") has the variants tried and their numbers.
+            # rule; docs/lite.md ("After lite 2.6, continued") has the variants tried.
             full = 1.0 if kind == "babble" else 0.5  # babble is talkers: a full layer once audible
             return Transform(kind, p, self.noise(p["snr_db"]), self.audible_layers(p["snr_db"], full))
         severity = {
