@@ -51,6 +51,30 @@ def test_pq_falls_with_every_degradation_and_with_its_strength(recipe):
     assert two > 1.0
 
 
+def test_a_weighting_matches_the_standard_table():
+    db = 10 * np.log10(dg.a_weighting(np.array([100.0, 1000.0, 4000.0, 10000.0])))
+    assert db == pytest.approx([-19.1, 0.0, 1.0, -2.5], abs=0.1)  # IEC 61672-1, table 3
+
+
+def test_brown_noise_costs_what_it_sounds_like(recipe):
+    """At one flat SNR, brown noise (power mostly below 20 Hz) sounds some 35 dB quieter than
+    white noise, and its label follows. White noise, the severity curve's reference, pink and
+    babble keep the cost the curve gives their flat SNR."""
+    rng = np.random.default_rng(0)
+    t = np.arange(5 * SR) / SR
+    x = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1760 * t)).astype(np.float32)
+    talkers = [rng.standard_normal(SR).astype(np.float32) for _ in range(6)]
+    measured, cost = {}, {}
+    for kind in ("white", "pink", "brown", "babble"):
+        _, measured[kind] = dg.degrade(kind, {"snr_db": 10.0}, x, SR, np.random.default_rng(1), talkers)
+        cost[kind] = recipe.transform(kind, measured[kind], "music").severity
+    assert cost["white"] == cost["pink"] == cost["babble"] == recipe.noise(10.0)
+    assert measured["brown"]["quieter_db"] > 25.0
+    assert cost["brown"] < 0.1 * cost["white"]
+    assert abs(dg.quieter_than_white_db(dg.white_noise(5 * SR, rng), SR)) < 0.1
+    assert dg.quieter_than_white_db(dg.coloured_noise(5 * SR, rng, 1.0), SR) == pytest.approx(5.4, abs=1.0)
+
+
 def test_pc_rises_with_layers_and_content_axes_follow_pq(recipe):
     solo = recipe.labels([(src("music"), 0.0)], [])
     mix3 = recipe.labels([(src("music"), 0.0), (src("speech"), 0.0), (src("sound"), -3.0)], [])

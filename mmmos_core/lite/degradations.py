@@ -69,6 +69,24 @@ def babble(n: int, talkers: list[np.ndarray], rng: np.random.Generator) -> np.nd
     return (out / (np.sqrt(np.mean(out ** 2)) + 1e-12)).astype(np.float32)
 
 
+def a_weighting(freqs_hz: np.ndarray) -> np.ndarray:
+    """Power gain of the A-weighting curve (IEC 61672), 1 at 1 kHz."""
+    f2 = np.asarray(freqs_hz, dtype=np.float64) ** 2
+    ra = (12194.0 ** 2 * f2 ** 2) / ((f2 + 20.6 ** 2) * np.sqrt((f2 + 107.7 ** 2) * (f2 + 737.9 ** 2))
+                                     * (f2 + 12194.0 ** 2))
+    return (ra / 0.79434) ** 2
+
+
+def quieter_than_white_db(noise: np.ndarray, sr: int) -> float:
+    """How many dB quieter ``noise`` sounds (A-weighted) than white noise of the same power.
+    1/f-squared noise holds most of its power below 20 Hz, where hearing is dull, so at one
+    flat SNR it sounds some 30-40 dB quieter than white noise."""
+    spec = np.abs(np.fft.rfft(np.asarray(noise, dtype=np.float64))) ** 2
+    w = a_weighting(np.fft.rfftfreq(len(noise), 1.0 / sr))
+    heard = float((spec * w).sum()) / max(float(spec.sum()), 1e-30)
+    return float(10.0 * np.log10(float(w.mean()) / max(heard, 1e-30)))
+
+
 def add_noise(x: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """x + noise scaled so that power(x) / power(noise) is ``snr_db`` (whole-clip powers)."""
     noise = fit_length(noise, len(x)).astype(np.float64)
@@ -260,7 +278,8 @@ def sample_params(kind: str, rng: np.random.Generator, heavy: bool = False) -> d
 def degrade(kind: str, params: dict[str, float], x: np.ndarray, sr: int, rng: np.random.Generator,
             babble_pool: list[np.ndarray]) -> tuple[np.ndarray, dict[str, float]]:
     """Apply one transformation; return the samples and its parameters with what was measured
-    on the way (the clipped fraction, the quantisation SNR)."""
+    on the way (the clipped fraction, the quantisation SNR, how much quieter brown noise
+    sounds than white)."""
     p = dict(params)
     if kind in ("white", "pink", "brown", "babble"):
         if kind == "white":
@@ -270,6 +289,8 @@ def degrade(kind: str, params: dict[str, float], x: np.ndarray, sr: int, rng: np
             noise = babble(len(x), [babble_pool[i] for i in picks], rng)
         else:
             noise = coloured_noise(len(x), rng, 1.0 if kind == "pink" else 2.0)
+        if kind == "brown":
+            p["quieter_db"] = quieter_than_white_db(noise, sr)
         return add_noise(x, noise, p["snr_db"]), p
     if kind == "clip":
         y, p["fraction"] = hard_clip(x, p["level"])

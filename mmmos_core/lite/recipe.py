@@ -187,12 +187,14 @@ class LabelRecipe:
         costs a source of ``domain``."""
         p = params
         if kind in ("white", "pink", "brown", "babble"):
-            # Every colour is read at its flat SNR, which overcharges brown noise: most of its
-            # power lies below 20 Hz, so at 10 dB it sounds 30-40 dB below a recording
-            # (A-weighted). Mending it moves labels, so it waits for a build that passes its
-            # rule; docs/lite.md ("After lite 2.6, continued") has the variants tried.
+            # Brown noise is read at the SNR it sounds like: most of its power lies below 20 Hz,
+            # so "at 10 dB" it sits 30-40 dB below a recording (A-weighted), and lite 2-2.6
+            # labelled it as heavy damage nobody hears. Pink (about 5 dB quieter than white)
+            # keeps its flat SNR: correcting it too cost agreement with DNSMOS within clips in
+            # the development builds (docs/lite.md, "After lite 2.6, continued").
+            heard = p["snr_db"] + (p["quieter_db"] if kind == "brown" else 0.0)
             full = 1.0 if kind == "babble" else 0.5  # babble is talkers: a full layer once audible
-            return Transform(kind, p, self.noise(p["snr_db"]), self.audible_layers(p["snr_db"], full))
+            return Transform(kind, p, self.noise(heard), self.audible_layers(heard, full))
         severity = {
             "clip": lambda: self.clipping(p["fraction"]),
             "clip_fs": lambda: self.clipping(p["fraction"]),
