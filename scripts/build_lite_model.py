@@ -44,7 +44,7 @@ WEIGHTS_DTYPE = "float16"
 # better than what a source's undamaged level is. Lite 2.5; see docs/lite.md.
 CROSS_GROUP_PAIR_WEIGHT = 0.1
 
-NOTE = ("offline demo model (MMMOS-lite 2.6): hand-designed acoustic features and small heads trained on real "
+NOTE = ("offline demo model (MMMOS-lite 2.7): hand-designed acoustic features and small heads trained on real "
         "recordings under synthetic degradations, with targets from a recipe and, for speech, from DNSMOS; "
         "not on human ratings of its audio; a stand-in until the TriEnc weights are trained")
 
@@ -52,7 +52,7 @@ NOTE = ("offline demo model (MMMOS-lite 2.6): hand-designed acoustic features an
 def description(manifest) -> str:
     """The model's one-line description; the counts come from the manifest the build reads,
     so a re-pick cannot leave a stale number in the shipped config."""
-    return ("MMMOS-lite 2.6: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained "
+    return ("MMMOS-lite 2.7: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained "
             f"by the MMMOS pipeline on the real-audio corpus ({len(manifest.records)} recordings, "
             f"{len({r.source for r in manifest.records})} sources) with controlled degradations of shared "
             "crops and mixtures. See MODEL_CARD.md.")

@@ -116,7 +116,8 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         + ", ".join(f"{k} = {v}th percentile" for k, v in PRODUCTION_PERCENTILE.items()) + ".",
         "  Documented defects lower them (severities: " + ", ".join(f"{k} {v:.2f}" for k, v in DEFECT_SEVERITY.items())
         + "; low-rate: the low-pass of its band).",
-        "- **PQ** = 1 + (PQ0 - 1) * exp(-S), S the summed severity of every transformation (recipe.py).",
+        "- **PQ** = 1 + (PQ0 - 1) * exp(-S), S the summed severity of every transformation (recipe.py);",
+        "  noise costs by its SNR, brown noise by the SNR it sounds like (A-weighted: most of its power lies below 20 Hz).",
         f"- **Speech** ({lite['teacher_items']} training items of speech alone): PQ = "
         + ("the teacher's" if TEACHER_WEIGHT == 1.0 else f"{TEACHER_WEIGHT:g} x teacher + {1 - TEACHER_WEIGHT:g} x recipe")
         + f". The teacher is DNSMOS (speechmos, MIT): s = {OVRL_WEIGHT:.2f} OVRL +",
