@@ -159,8 +159,10 @@ def test_app_upload_and_batch_endpoints(server, corpus, clips):
         else:
             record = client.predict(handle_file(str(corpus[case.name])), False, api_name="/predict")
             assert shown_as(case.name, record["file"]) and set(case.flags) <= set(record.get("flags", []))
-        # a guard against hangs, not a speed target: + the upload, the queue and a loaded CI machine
-        assert time.monotonic() - start < MAX_SECONDS_PER_FILE + 15
+        # A guard against hangs, not a speed target (the bench measures speed): alone the slowest
+        # file takes 3.6 s here, but inside the full suite on the 2-core machine one file took
+        # 21-26 s in three of six runs (one with the machine otherwise idle). A hang still fails.
+        assert time.monotonic() - start < MAX_SECONDS_PER_FILE + 55
     records = client.predict([handle_file(str(corpus[c.name])) for c in uploadable], api_name="/predict_batch")
     assert len(records) == len(uploadable)
     for case, record in zip(uploadable, records):
