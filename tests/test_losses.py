@@ -12,8 +12,8 @@ ccc: means 1.5 / 1.25, variances 0.25 / 0.0625, covariance -0.125
 import pytest
 import torch
 
-from mmmos_core.training.losses import (AUTHORS, LossConventions, ccc_loss, contrastive_loss, dcq_loss, get_loss,
-                                         loss_in_units, pair_weights, utmos_loss)
+from mmmos_core.training.losses import (AUTHORS, LossConventions, OrderTerm, ccc_loss, contrastive_loss, dcq_loss,
+                                         get_loss, loss_in_units, pair_weights, same_group, utmos_loss)
 
 PRED = torch.tensor([[1.0], [2.0]])
 TARGET = torch.tensor([[1.5], [1.0]])
@@ -164,3 +164,58 @@ def test_group_weights_pass_through_the_units_wrapper():
     pred_z = (P3 - MEAN) / STD
     loss = loss_in_units(get_loss("utmos"), "rating", MEAN, STD)
     assert loss(pred_z, T3, pair_weight=pair_weights(GROUPS3, 0.1)).item() == pytest.approx(0.695833, abs=1e-5)
+
+
+# ---- the order term: versions 0, 1, 2 of one recording (labels 8, 6, 5.8), clip 3 another (label 2) ----
+# Pairs within the group whose label gap exceeds 0.5: (0, 1) gap 2 and (0, 2) gap 2.2; (1, 2) is 0.2 apart
+# and clip 3 is in no group with them, so only those two pairs count.
+ORDER_T = torch.tensor([[8.0, 5.0], [6.0, 5.0], [5.8, 5.0], [2.0, 5.0]])
+ORDER_GROUPS = ["rec", "rec", "rec", "other"]
+
+
+def test_order_term_by_hand():
+    pred = torch.tensor([[6.0, 1.0], [6.5, 9.0], [5.0, 3.0], [9.0, 0.0]])
+    same = same_group(ORDER_GROUPS)
+    # dpred (0, 1) = -0.5, (0, 2) = +1.0; reach 1: relu(2 + 0.5) = 2.5, relu(2.2 - 1) = 1.2 -> mean 1.85
+    assert OrderTerm(weight=2.0)(pred, ORDER_T, same).item() == pytest.approx(3.7, abs=1e-6)
+    # reach 0.5: relu(1 + 0.5) = 1.5, relu(1.1 - 1) = 0.1 -> 0.8
+    assert OrderTerm(weight=1.0, reach=0.5)(pred, ORDER_T, same).item() == pytest.approx(0.8, abs=1e-6)
+    # softplus(0.5) and softplus(-1): log(1 + e^0.5) = 0.974077, log(1 + e^-1) = 0.313262 -> 0.643670
+    assert OrderTerm(weight=1.0, form="softplus")(pred, ORDER_T, same).item() == pytest.approx(0.643670, abs=1e-6)
+
+
+def test_the_reach_form_stops_once_a_gap_reaches_its_label():
+    same = same_group(ORDER_GROUPS)
+    right = ORDER_T.clone()
+    wider = ORDER_T.clone()
+    wider[0, 0] += 3.0  # the clean version far above its damaged ones
+    for pred in (right, wider):
+        assert OrderTerm(weight=1.0)(pred, ORDER_T, same).item() == 0.0
+    # the softplus form still pays for gaps the labels already have, and pays less the wider they get
+    soft = OrderTerm(weight=1.0, form="softplus")
+    assert 0 < soft(wider, ORDER_T, same).item() < soft(right, ORDER_T, same).item()
+
+
+def test_order_term_ignores_other_axes_other_groups_and_close_labels():
+    same = same_group(ORDER_GROUPS)
+    term = OrderTerm(weight=1.0)
+    base = term(ORDER_T, ORDER_T, same).item()
+    moved = ORDER_T.clone()
+    moved[:, 1] = torch.tensor([0.0, 9.0, 9.0, 9.0])  # CE upside down: axis 1 is not in the term
+    moved[3, 0] = 10.0  # clip 3 above the clean version: a different recording
+    moved[1, 0], moved[2, 0] = 5.7, 5.8  # the two versions whose labels are 0.2 apart swap places
+    assert term(moved, ORDER_T, same).item() == base == 0.0
+    assert OrderTerm(weight=1.0, axes=(0, 1))(moved, ORDER_T, same).item() == 0.0  # axis 1 labels are all equal
+
+
+def test_order_term_without_pairs_is_zero_and_keeps_the_graph():
+    pred = torch.tensor([[5.0], [6.0]], requires_grad=True)
+    value = OrderTerm(weight=1.0)(pred, torch.tensor([[5.0], [5.2]]), same_group(["a", "a"]))
+    value.backward()
+    assert value.item() == 0.0 and torch.all(pred.grad == 0)
+
+
+@pytest.mark.parametrize("kw", [{"form": "hinge"}, {"reach": 0.0}, {"reach": 1.5}, {"weight": -1.0}])
+def test_bad_order_terms_are_refused(kw):
+    with pytest.raises(ValueError, match="order term"):
+        OrderTerm(**{"weight": 1.0, **kw})

@@ -65,6 +65,12 @@ def _weighted_pair_mean(per_pair: torch.Tensor, weight: torch.Tensor) -> torch.T
     return (per_pair * weight[..., None]).sum() / total.clamp(min=1e-12)
 
 
+def same_group(groups: list, device=None) -> torch.Tensor:
+    """[B, B] bool: True where two items are versions of one recording (and on the diagonal)."""
+    return torch.tensor([[i == j or (a is not None and a == b) for j, b in enumerate(groups)]
+                         for i, a in enumerate(groups)], dtype=torch.bool, device=device)
+
+
 def pair_weights(groups: list, cross_group: float, device=None) -> torch.Tensor:
     """[B, B] weights of a batch's pairs: 1 within a group, ``cross_group`` between groups.
 
@@ -73,9 +79,55 @@ def pair_weights(groups: list, cross_group: float, device=None) -> torch.Tensor:
     level is what hand-set recipes know least. A group of None is an item of its own (the
     diagonal is 1 for every item, which matters only to DCQ's "all" pairs convention).
     """
-    same = torch.tensor([[i == j or (a is not None and a == b) for j, b in enumerate(groups)]
-                         for i, a in enumerate(groups)], dtype=torch.float32, device=device)
+    same = same_group(groups, device).float()
     return same + cross_group * (1.0 - same)
+
+
+ORDER_FORMS = ("softplus", "reach")
+
+
+@dataclass(frozen=True)
+class OrderTerm:
+    """A loss term on the order of versions of one recording, added to a member's own loss.
+
+    The four losses spend their effort on the size of every gap; a version pair whose order
+    is wrong costs them no more than one whose gap is a little short, and the checks people
+    notice are about order. The term looks only at pairs within a group whose labels differ
+    by more than ``min_gap`` rating points, on the axes ``axes`` (0 = PQ):
+
+    - ``"softplus"``: softplus(−Δpred) keeps pushing every such pair apart, so gaps the
+      features find easy grow past their labels' (on the lite corpus that bent speech away
+      from the teacher and made noise cost more than a room);
+    - ``"reach"``: relu(reach × Δlabel − Δpred) stops once the predicted gap reaches
+      ``reach`` times the label's, so it can only lift gaps that fall short of it.
+
+    Values are rating points (the caller passes predictions on the rating scale).
+    """
+
+    weight: float
+    form: str = "reach"
+    reach: float = 1.0
+    min_gap: float = 0.5
+    axes: tuple[int, ...] = (0,)
+
+    def __post_init__(self):
+        if self.form not in ORDER_FORMS:
+            raise ValueError(f"order term form must be one of {ORDER_FORMS}, not {self.form!r}")
+        if self.weight < 0 or self.min_gap < 0 or not 0 < self.reach <= 1:
+            raise ValueError("order term: weight and min_gap must be >= 0 and reach in (0, 1]")
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+        """``pred``, ``target`` [B, A] in rating points; ``same`` [B, B] from `same_group`."""
+        axes = list(self.axes)
+        d_true, d_pred = _differences(target[:, axes]), _differences(pred[:, axes])
+        chosen = same[..., None] & (d_true > self.min_gap)
+        if not chosen.any():
+            return pred.sum() * 0.0
+        if self.form == "softplus":
+            per_pair = torch.nn.functional.softplus(-d_pred)
+        else:
+            per_pair = torch.relu(self.reach * d_true - d_pred)
+        return self.weight * per_pair[chosen].mean()
 
 
 def contrastive_loss(pred: torch.Tensor, target: torch.Tensor, margin: float = 0.1,

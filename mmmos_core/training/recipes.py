@@ -20,7 +20,7 @@ from typing import Any
 
 from mmmos_core.model.features import WindowSettings
 
-from .losses import AUTHORS, LOSSES, UNITS, LossConventions
+from .losses import AUTHORS, LOSSES, UNITS, LossConventions, OrderTerm
 
 OPTIMISERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
@@ -82,6 +82,7 @@ class SweepSettings:
     # Weight of pairs of different groups in the pairwise losses (within a group: 1);
     # 1 is the paper's plain mean over a batch's pairs. See losses.pair_weights.
     cross_group_pair_weight: float = 1.0
+    order_term: OrderTerm | None = None  # an extra loss on the order of a group's versions (losses.OrderTerm)
     keep_epoch: str = "last"
     loss_units: str = "rating"
     loss_conventions: LossConventions = field(default_factory=LossConventions)
@@ -204,6 +205,7 @@ def resolved_config(settings: SweepSettings) -> dict[str, Any]:
         "crop": {"mode": settings.crop, "window_s": settings.windows.window_s},
         "loss": {"units": settings.loss_units, **asdict(settings.loss_conventions),
                  "cross_group_pair_weight": settings.cross_group_pair_weight,
+                 **({"order_term": asdict(settings.order_term)} if settings.order_term else {}),
                  "tau_margin_units": "standard deviations per axis" if settings.loss_units == "zscore"
                  else "rating points"},
         "heads": settings.heads,

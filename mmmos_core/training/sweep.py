@@ -31,7 +31,7 @@ from mmmos_core.model.features import ClipFeatures, EncodedWindows, WindowSettin
 from mmmos_core.model.member import FeatureBatch, Member, MemberConfig
 from mmmos_core.model.mmmos_model import MMMOSModel, ModelConfig
 
-from .losses import get_loss, loss_in_units, pair_weights
+from .losses import get_loss, loss_in_units, pair_weights, same_group
 from .metrics import compute_metrics
 from .paper_split import apply_paper_split
 from .recipes import SweepSettings
@@ -240,7 +240,11 @@ def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips
             weights = ({} if settings.cross_group_pair_weight == 1.0 else
                        {"pair_weight": pair_weights([groups[j] for j in idx], settings.cross_group_pair_weight,
                                                     settings.device)})
-            loss = loss_fn(batch.clip_average(member(batch)), y[idx], **weights)
+            pred = batch.clip_average(member(batch))
+            loss = loss_fn(pred, y[idx], **weights)
+            if settings.order_term is not None:
+                loss = loss + settings.order_term(pred * std + mean, y[idx],
+                                                  same_group([groups[j] for j in idx], settings.device))
             optimiser.zero_grad()
             loss.backward()
             if settings.grad_clip:
@@ -333,7 +337,9 @@ def train_ensemble(encoders: dict[str, Encoder], train: list[TrainItem], natural
                                         "batch_size": settings.batch_size_for(configuration.aggregator),
                                         "weight_decay": settings.weight_decay,
                                         **({"cross_group_pair_weight": settings.cross_group_pair_weight}
-                                           if settings.cross_group_pair_weight != 1.0 else {})})
+                                           if settings.cross_group_pair_weight != 1.0 else {}),
+                                        **({"order_term": asdict(settings.order_term)}
+                                           if settings.order_term is not None else {})})
         member = train_member(config, shapes, train_clips, targets, mean, std, settings, seed, validation,
                               groups=[item.group for item in train_items])
         evals, predictions[member_name] = _set_metric(member, sets, mean, std, settings.device)
