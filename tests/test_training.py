@@ -118,25 +118,32 @@ def test_training_with_pairs_weighted_by_group_learns_and_says_so():
 
 def test_training_with_an_order_term_learns_and_says_so():
     from mmmos_core.training.losses import OrderTerm
+    from mmmos_core.training.recipes import resolved_config
 
     rng = np.random.default_rng(0)
     items = [tone_item(i, rng) for i in range(40)]
     for item in items:
         item.group = f"pitch{int(item.id[4:]) // 8}"
-    term = OrderTerm(weight=1.0)
-    settings = SweepSettings(subsets=[["logmel"]], aggregators=["mlp"], losses=["utmos"], top_k=1, epochs=15,
-                             lr=3e-3, batch_size=8, hidden=32, seed=0, batching="grouped", order_term=term)
-    model, report = train_ensemble({"logmel": build_encoder("logmel")}, items[:24], items[24:32], items[32:],
-                                   settings, name="tones", progress=lambda m: None)
+
+    def trained(order_term):
+        settings = SweepSettings(subsets=[["logmel"]], aggregators=["mlp"], losses=["utmos"], top_k=1, epochs=15,
+                                 lr=3e-3, batch_size=8, hidden=32, seed=0, batching="grouped", order_term=order_term)
+        return train_ensemble({"logmel": build_encoder("logmel")}, items[:24], items[24:32], items[32:], settings,
+                              name="tones", progress=lambda m: None)
+
+    model, report = trained(OrderTerm(weight=1.0))
     assert report.members[0].natural["utterance"]["PQ"]["SRCC"] > 0.5
     assert model.predict(tone_item(40, None).audio)["PQ"] > model.predict(tone_item(47, None).audio)["PQ"]
     assert model.config.members[0].training["order_term"]["weight"] == 1.0
     assert report.config["loss"]["order_term"]["form"] == "reach"
-    # without the term nothing about it is written, so older builds' configs stay as they were
-    plain = SweepSettings(subsets=[["logmel"]], aggregators=["mlp"], losses=["utmos"])
-    from mmmos_core.training.recipes import resolved_config
-
-    assert "order_term" not in resolved_config(plain)["loss"]
+    # the term reaches the gradient: the same seed without it trains a different member
+    plain, plain_report = trained(None)
+    clip = tone_item(44, None).audio
+    assert abs(model.predict(clip)["PQ"] - plain.predict(clip)["PQ"]) > 1e-4
+    # and without it nothing about it is written, so older builds' configs stay as they were
+    assert "order_term" not in plain_report.config["loss"] and "order_term" not in resolved_config(
+        SweepSettings(subsets=[["logmel"]]))["loss"]
+    assert "order_term" not in plain.config.members[0].training
 
 
 def test_a_cross_group_pair_weight_outside_zero_to_one_is_refused():
