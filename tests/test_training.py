@@ -146,6 +146,39 @@ def test_training_with_an_order_term_learns_and_says_so():
     assert "order_term" not in plain.config.members[0].training
 
 
+def test_an_order_term_for_some_aggregators_leaves_the_other_members_as_without_it():
+    from mmmos_core.training.losses import OrderTerm
+
+    rng = np.random.default_rng(0)
+    items = [tone_item(i, rng) for i in range(40)]
+    for item in items:
+        item.group = f"pitch{int(item.id[4:]) // 8}"
+
+    def trained(order_term):
+        settings = SweepSettings(subsets=[["logmel"]], aggregators=["mlp", "blstm"], losses=["utmos"], top_k=2,
+                                 epochs=4, lr=3e-3, batch_size=8, hidden=16, seed=0, batching="grouped",
+                                 order_term=order_term)
+        model, _ = train_ensemble({"logmel": build_encoder("logmel")}, items[:24], items[24:32], items[32:],
+                                  settings, name="tones", progress=lambda m: None)
+        return {m.config.aggregator: m for m in model.members}
+
+    plain, all_members, mlp_only = (trained(None), trained(OrderTerm(weight=1.0)),
+                                    trained(OrderTerm(weight=1.0, aggregators=("mlp",))))
+    same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert same(mlp_only["blstm"], plain["blstm"]) and "order_term" not in mlp_only["blstm"].config.training
+    assert same(mlp_only["mlp"], all_members["mlp"]) and not same(mlp_only["mlp"], plain["mlp"])
+    assert mlp_only["mlp"].config.training["order_term"]["aggregators"] == ("mlp",)
+
+
+def test_an_order_term_naming_an_unknown_aggregator_is_refused():
+    import pytest
+
+    from mmmos_core.training.losses import OrderTerm
+
+    with pytest.raises(ValueError, match="order_term.aggregators"):
+        SweepSettings(subsets=[["logmel"]], order_term=OrderTerm(weight=1.0, aggregators=("lstm",)))
+
+
 def test_a_cross_group_pair_weight_outside_zero_to_one_is_refused():
     import pytest
 

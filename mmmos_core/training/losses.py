@@ -101,6 +101,10 @@ class OrderTerm:
     - ``"reach"``: relu(reach × Δlabel − Δpred) stops once the predicted gap reaches
       ``reach`` times the label's, so it can only lift gaps that fall short of it.
 
+    ``aggregators`` names the members that get the term (by aggregator; empty: all). On the
+    lite corpus the BLSTM members hear a room best and the MLPs agree best with DNSMOS, and
+    the term helped the MLPs but cost the BLSTMs agreement (docs/lite.md).
+
     Values are rating points (the caller passes predictions on the rating scale).
     """
 
@@ -109,6 +113,10 @@ class OrderTerm:
     reach: float = 1.0
     min_gap: float = 0.5
     axes: tuple[int, ...] = (0,)
+    aggregators: tuple[str, ...] = ()
+
+    def applies_to(self, aggregator: str) -> bool:
+        return not self.aggregators or aggregator in self.aggregators
 
     def __post_init__(self):
         if self.form not in ORDER_FORMS:

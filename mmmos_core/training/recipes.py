@@ -113,6 +113,9 @@ class SweepSettings:
             raise ValueError(f"heads must be one of {', '.join(HEADS)} and each layer choice one of "
                              f"{', '.join(LAYER_CHOICES)}")
 
+        if self.order_term is not None and not set(self.order_term.aggregators) <= set(AGGREGATORS):
+            raise ValueError(f"order_term.aggregators must name aggregators among {', '.join(AGGREGATORS)}, "
+                             f"not {list(self.order_term.aggregators)}")
         for configuration in self.configurations() + list(self.extra_configurations):
             if configuration.loss not in LOSSES or configuration.aggregator not in AGGREGATORS:
                 raise ValueError(f"configuration {configuration.name}: the loss must be one of {', '.join(LOSSES)} "

@@ -242,7 +242,7 @@ def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips
                                                     settings.device)})
             pred = batch.clip_average(member(batch))
             loss = loss_fn(pred, y[idx], **weights)
-            if settings.order_term is not None:
+            if settings.order_term is not None and settings.order_term.applies_to(config.aggregator):
                 loss = loss + settings.order_term(pred * std + mean, y[idx],
                                                   same_group([groups[j] for j in idx], settings.device))
             optimiser.zero_grad()
@@ -339,7 +339,8 @@ def train_ensemble(encoders: dict[str, Encoder], train: list[TrainItem], natural
                                         **({"cross_group_pair_weight": settings.cross_group_pair_weight}
                                            if settings.cross_group_pair_weight != 1.0 else {}),
                                         **({"order_term": asdict(settings.order_term)}
-                                           if settings.order_term is not None else {})})
+                                           if settings.order_term is not None
+                                           and settings.order_term.applies_to(configuration.aggregator) else {})})
         member = train_member(config, shapes, train_clips, targets, mean, std, settings, seed, validation,
                               groups=[item.group for item in train_items])
         evals, predictions[member_name] = _set_metric(member, sets, mean, std, settings.device)
