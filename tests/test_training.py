@@ -116,28 +116,30 @@ def test_training_with_pairs_weighted_by_group_learns_and_says_so():
     assert report.config["loss"]["cross_group_pair_weight"] == 0.1
 
 
-def test_training_with_an_order_term_learns_and_says_so():
-    from mmmos_core.training.losses import OrderTerm
-    from mmmos_core.training.recipes import resolved_config
-
+def train_grouped_tones(order_term, aggregators=("mlp",), epochs=15, hidden=32):
+    """The tone items in groups of one pitch (each group a noise ladder), trained with ``order_term``."""
     rng = np.random.default_rng(0)
     items = [tone_item(i, rng) for i in range(40)]
     for item in items:
         item.group = f"pitch{int(item.id[4:]) // 8}"
+    settings = SweepSettings(subsets=[["logmel"]], aggregators=list(aggregators), losses=["utmos"],
+                             top_k=len(aggregators), epochs=epochs, lr=3e-3, batch_size=8, hidden=hidden, seed=0,
+                             batching="grouped", order_term=order_term)
+    return train_ensemble({"logmel": build_encoder("logmel")}, items[:24], items[24:32], items[32:], settings,
+                          name="tones", progress=lambda m: None)
 
-    def trained(order_term):
-        settings = SweepSettings(subsets=[["logmel"]], aggregators=["mlp"], losses=["utmos"], top_k=1, epochs=15,
-                                 lr=3e-3, batch_size=8, hidden=32, seed=0, batching="grouped", order_term=order_term)
-        return train_ensemble({"logmel": build_encoder("logmel")}, items[:24], items[24:32], items[32:], settings,
-                              name="tones", progress=lambda m: None)
 
-    model, report = trained(OrderTerm(weight=1.0))
+def test_training_with_an_order_term_learns_and_says_so():
+    from mmmos_core.training.losses import OrderTerm
+    from mmmos_core.training.recipes import resolved_config
+
+    model, report = train_grouped_tones(OrderTerm(weight=1.0))
     assert report.members[0].natural["utterance"]["PQ"]["SRCC"] > 0.5
     assert model.predict(tone_item(40, None).audio)["PQ"] > model.predict(tone_item(47, None).audio)["PQ"]
     assert model.config.members[0].training["order_term"]["weight"] == 1.0
     assert report.config["loss"]["order_term"]["form"] == "reach"
     # the term reaches the gradient: the same seed without it trains a different member
-    plain, plain_report = trained(None)
+    plain, plain_report = train_grouped_tones(None)
     clip = tone_item(44, None).audio
     assert abs(model.predict(clip)["PQ"] - plain.predict(clip)["PQ"]) > 1e-4
     # and without it nothing about it is written, so older builds' configs stay as they were
@@ -149,17 +151,8 @@ def test_training_with_an_order_term_learns_and_says_so():
 def test_an_order_term_for_some_aggregators_leaves_the_other_members_as_without_it():
     from mmmos_core.training.losses import OrderTerm
 
-    rng = np.random.default_rng(0)
-    items = [tone_item(i, rng) for i in range(40)]
-    for item in items:
-        item.group = f"pitch{int(item.id[4:]) // 8}"
-
     def trained(order_term):
-        settings = SweepSettings(subsets=[["logmel"]], aggregators=["mlp", "blstm"], losses=["utmos"], top_k=2,
-                                 epochs=4, lr=3e-3, batch_size=8, hidden=16, seed=0, batching="grouped",
-                                 order_term=order_term)
-        model, _ = train_ensemble({"logmel": build_encoder("logmel")}, items[:24], items[24:32], items[32:],
-                                  settings, name="tones", progress=lambda m: None)
+        model, _ = train_grouped_tones(order_term, aggregators=("mlp", "blstm"), epochs=4, hidden=16)
         return {m.config.aggregator: m for m in model.members}
 
     plain, all_members, mlp_only = (trained(None), trained(OrderTerm(weight=1.0)),
