@@ -227,6 +227,10 @@ def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips
         val_y = torch.tensor(val_targets, dtype=torch.float32, device=settings.device)
     best = (float("inf"), 0, None)
     groups = groups if groups is not None else [None] * len(clips)
+    applies = settings.order_term is not None and settings.order_term.applies_to(config.aggregator)
+    order_term = settings.order_term if applies else None
+    if order_term is not None:  # recorded with the member it trained, so a build says which members had it
+        config.training["order_term"] = asdict(order_term)
     for epoch in range(1, settings.epochs + 1):
         member.train()
         for idx in batch_orders(groups, batch_size, generator, settings.batching):
@@ -237,14 +241,13 @@ def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips
                 chosen = [_random_window(c, generator) for c in chosen]
             batch = FeatureBatch.from_clips(chosen, config.encoders, with_sequence=member.uses_sequence,
                                             device=settings.device)
+            batch_groups = [groups[j] for j in idx]
             weights = ({} if settings.cross_group_pair_weight == 1.0 else
-                       {"pair_weight": pair_weights([groups[j] for j in idx], settings.cross_group_pair_weight,
-                                                    settings.device)})
+                       {"pair_weight": pair_weights(batch_groups, settings.cross_group_pair_weight, settings.device)})
             pred = batch.clip_average(member(batch))
             loss = loss_fn(pred, y[idx], **weights)
-            if settings.order_term is not None and settings.order_term.applies_to(config.aggregator):
-                loss = loss + settings.order_term(pred * std + mean, y[idx],
-                                                  same_group([groups[j] for j in idx], settings.device))
+            if order_term is not None:
+                loss = loss + order_term(pred * std + mean, y[idx], same_group(batch_groups, settings.device))
             optimiser.zero_grad()
             loss.backward()
             if settings.grad_clip:
@@ -337,10 +340,7 @@ def train_ensemble(encoders: dict[str, Encoder], train: list[TrainItem], natural
                                         "batch_size": settings.batch_size_for(configuration.aggregator),
                                         "weight_decay": settings.weight_decay,
                                         **({"cross_group_pair_weight": settings.cross_group_pair_weight}
-                                           if settings.cross_group_pair_weight != 1.0 else {}),
-                                        **({"order_term": asdict(settings.order_term)}
-                                           if settings.order_term is not None
-                                           and settings.order_term.applies_to(configuration.aggregator) else {})})
+                                           if settings.cross_group_pair_weight != 1.0 else {})})
         member = train_member(config, shapes, train_clips, targets, mean, std, settings, seed, validation,
                               groups=[item.group for item in train_items])
         evals, predictions[member_name] = _set_metric(member, sets, mean, std, settings.device)
