@@ -18,6 +18,33 @@ def _mark(s: dict[str, Any], key: str) -> str:
     return "yes" if met else ("n/a" if met is None else "**no**")
 
 
+def _training_lines(members: list[dict[str, Any]]) -> list[str]:
+    """How the members were trained, from what each member's config recorded (not from the build
+    script's constants, which may have moved on since)."""
+    blocks = [m.get("training", {}) for m in members]
+    if not blocks or not all(blocks):
+        return []
+    first = blocks[0]
+    shared = {k: first[k] for k in ("epochs", "optimiser", "lr", "weight_decay", "batch_size")
+              if k in first and all(b.get(k) == first[k] for b in blocks)}
+    lines = [f"- Training: {shared.get('epochs', '?')} epochs, {shared.get('optimiser', '?')} at lr "
+             f"{shared.get('lr', '?')} (weight decay {shared.get('weight_decay', '?')}), batches of "
+             f"{shared.get('batch_size', '?')}."]
+    cross = {b.get("cross_group_pair_weight") for b in blocks}
+    if len(cross) == 1 and None not in cross:
+        lines.append(f"  In the pairwise losses a pair of two different recordings counts {cross.pop()} of a pair of"
+                     " versions of one recording.")
+    terms = [(m["name"], b["order_term"]) for m, b in zip(members, blocks) if b.get("order_term")]
+    if terms:
+        t = terms[0][1]
+        axes = ", ".join(("PQ", "PC", "CE", "CU")[a] for a in t.get("axes", [0]))
+        lines.append(f"  Members marked *order term* ({len(terms)} of {len(members)}) also pay, on {axes}, when a "
+                     f"better version of a crop is predicted less than {t.get('reach', 1)} of its label gap above a "
+                     f"worse one (`training.losses.OrderTerm`, {t.get('form')}, weight {t.get('weight')}, labels "
+                     f"more than {t.get('min_gap')} apart).")
+    return lines
+
+
 def card_text(model_dir: Path, s: dict[str, Any]) -> str:
     from mmmos_core.lite.corpus import DEFAULT_LABELS_DIR
     from mmmos_core.lite.priors import compute_priors, describe_priors
@@ -80,7 +107,9 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
     for m in manifest["members"]:
         v = m.get("validation", {})
         lines.append(f"  - `{m['name']}` (validation SRCC {v.get('natural', {}).get('SRCC', float('nan')):.3f}, "
-                     f"proxy SRCC {v.get('proxy', {}).get('SRCC', float('nan')):.3f})")
+                     f"proxy SRCC {v.get('proxy', {}).get('SRCC', float('nan')):.3f})"
+                     + ("; *order term*" if m.get("training", {}).get("order_term") else ""))
+    lines += _training_lines(manifest["members"])
     lines += [
         f"- Size on disk: {size / 1e6:.2f} MB (member weights stored as {manifest.get('weights_dtype', 'float32')},"
         " computed in float32).",

@@ -237,6 +237,30 @@ def test_the_card_says_whether_the_replaced_model_was_measured_on_the_same_clips
         assert f"check clips of that time (111 recordings), {which}: for orientation only." in card
 
 
+def test_the_card_marks_the_members_trained_with_the_order_term(tmp_path):
+    """The card says how each member was trained from what the member recorded, so a reader can
+    tell which members the order term shaped; a build without the term says nothing of it."""
+    import shutil
+
+    from scripts.lite_card_text import card_text
+
+    report = json.loads((LITE / "check_report.json").read_text())
+    manifest = json.loads((LITE / "mmmos.json").read_text())
+    card = card_text(LITE, report)
+    for m in manifest["members"]:
+        line = next(x for x in card.splitlines() if f"`{m['name']}`" in x)
+        assert line.endswith("*order term*") == bool(m["training"].get("order_term")), line
+    term = next(m["training"]["order_term"] for m in manifest["members"] if m["training"].get("order_term"))
+    assert f"weight {term['weight']}" in card and f"less than {term['reach']} of its label gap" in card
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(LITE, model_dir)
+    for m in manifest["members"]:
+        m["training"].pop("order_term", None)
+    (model_dir / "mmmos.json").write_text(json.dumps(manifest))
+    assert "order term" not in card_text(model_dir, report).lower()
+
+
 def test_the_split_digest_changes_when_a_checked_recording_does():
     import dataclasses
 
