@@ -34,14 +34,17 @@ def _training_lines(members: list[dict[str, Any]]) -> list[str]:
     if len(cross) == 1 and None not in cross:
         lines.append(f"  In the pairwise losses a pair of two different recordings counts {cross.pop()} of a pair of"
                      " versions of one recording.")
-    terms = [(m["name"], b["order_term"]) for m, b in zip(members, blocks) if b.get("order_term")]
+    terms = [b["order_term"] for b in blocks if b.get("order_term")]
     if terms:
-        t = terms[0][1]
+        t = terms[0]
         axes = ", ".join(("PQ", "PC", "CE", "CU")[a] for a in t.get("axes", [0]))
+        # The two forms differ in when they stop pushing: "reach" at a share of the label's gap,
+        # "softplus" never (it only weakens once the order is right).
+        when = (f"predicted less than {t.get('reach', 1)} of its label gap above a worse one" if t.get("form") == "reach"
+                else "not predicted above a worse one (softplus of the wrong-way gap)")
         lines.append(f"  Members marked *order term* ({len(terms)} of {len(members)}) also pay, on {axes}, when a "
-                     f"better version of a crop is predicted less than {t.get('reach', 1)} of its label gap above a "
-                     f"worse one (`training.losses.OrderTerm`, {t.get('form')}, weight {t.get('weight')}, labels "
-                     f"more than {t.get('min_gap')} apart).")
+                     f"better version of a crop is {when} (`training.losses.OrderTerm`, weight {t.get('weight')}, "
+                     f"labels more than {t.get('min_gap')} apart).")
     return lines
 
 
