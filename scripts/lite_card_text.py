@@ -18,7 +18,7 @@ def _mark(s: dict[str, Any], key: str) -> str:
     return "yes" if met else ("n/a" if met is None else "**no**")
 
 
-def _training_lines(members: list[dict[str, Any]]) -> list[str]:
+def _training_lines(members: list[dict[str, Any]], axes: list[str]) -> list[str]:
     """How the members were trained, from what each member's config recorded (not from the build
     script's constants, which may have moved on since)."""
     blocks = [m.get("training", {}) for m in members]
@@ -37,12 +37,12 @@ def _training_lines(members: list[dict[str, Any]]) -> list[str]:
     terms = [b["order_term"] for b in blocks if b.get("order_term")]
     if terms:
         t = terms[0]
-        axes = ", ".join(("PQ", "PC", "CE", "CU")[a] for a in t.get("axes", [0]))
+        on = ", ".join(axes[a] for a in t.get("axes", [0]))
         # The two forms differ in when they stop pushing: "reach" at a share of the label's gap,
         # "softplus" never (it only weakens once the order is right).
         when = (f"predicted less than {t.get('reach', 1)} of its label gap above a worse one" if t.get("form") == "reach"
                 else "not predicted above a worse one (softplus of the wrong-way gap)")
-        lines.append(f"  Members marked *order term* ({len(terms)} of {len(members)}) also pay, on {axes}, when a "
+        lines.append(f"  Members marked *order term* ({len(terms)} of {len(members)}) also pay, on {on}, when a "
                      f"better version of a crop is {when} (`training.losses.OrderTerm`, weight {t.get('weight')}, "
                      f"labels more than {t.get('min_gap')} apart).")
     return lines
@@ -112,7 +112,7 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         lines.append(f"  - `{m['name']}` (validation SRCC {v.get('natural', {}).get('SRCC', float('nan')):.3f}, "
                      f"proxy SRCC {v.get('proxy', {}).get('SRCC', float('nan')):.3f})"
                      + ("; *order term*" if m.get("training", {}).get("order_term") else ""))
-    lines += _training_lines(manifest["members"])
+    lines += _training_lines(manifest["members"], manifest["axes"])
     lines += [
         f"- Size on disk: {size / 1e6:.2f} MB (member weights stored as {manifest.get('weights_dtype', 'float32')},"
         " computed in float32).",
