@@ -72,8 +72,9 @@ class MMMOSApp(PredictTab, ABTab, BatchTab, ListeningTab, CompareTab, AboutTab):
         members = len(self.model.member_names)
         text = (f"<div class='mmmos-model'>Scores by model <b><code>{esc(self.model.name)}</code></b> "
                 f"({members} ensemble members) · MMMOS {__version__}</div>")
-        if self.model.config.note:
-            text += (f"<div class='mmmos-banner'><b>Offline demo model.</b> {esc(self.model.config.note)}</div>")
+        note = self.model.config.note.strip()
+        if note:  # the note names what the model is (the lite model's starts "offline demo model ...")
+            text += f"<div class='mmmos-banner'><b>About this model:</b> {esc(note[:1].upper() + note[1:])}</div>"
         return text
 
     def _score(self, model, path: str):

@@ -241,12 +241,14 @@ def test_the_demo_model_says_so_in_a_banner(tmp_path, logmel_model_dir):
     from mmmos_core import load_model
 
     model = load_model(str(logmel_model_dir))
-    model.config.note = "Offline demo: small encoders trained on a few hundred clips."
+    model.config.note = "offline demo model: small encoders trained on a few hundred clips."
     app = make_app(tmp_path, str(logmel_model_dir), model)
-    assert "Offline demo model" in app.banner() and "few hundred clips" in app.banner()
-    assert "test-logmel" in app.banner()
+    banner = app.banner()
+    assert "About this model:</b> Offline demo model: small encoders trained on a few hundred clips." in banner
+    assert banner.lower().count("offline demo model") == 1  # said once, by the model's own note
+    assert "test-logmel" in banner
     model.config.note = ""
-    assert "Offline demo model" not in app.banner()
+    assert "About this model" not in app.banner()
 
 
 def test_without_a_model_the_app_still_serves_listening_tests(tmp_path):
