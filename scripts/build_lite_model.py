@@ -30,23 +30,23 @@ TOLERANCE = 1e-6
 # Chosen on the validation sources (never on the held-out ones). Lite 2: 10 epochs ordered
 # degraded versions better than 5 (91.3% vs 89.8% of pairs, noise steps 98.4% vs 92.1%).
 # Lite 2.1: 30 against 10 (pairs 92.1% vs 91.3%, noise steps 100% vs 98.4%, mixtures 92.7%
-# vs 88.7%); the members still underfit their training items at 30 (docs/lite.md). Lite 2.3:
+# vs 88.7%); the members still underfit their training items at 30 (docs/lite-history.md). Lite 2.3:
 # 45 against 30 at 256 wide heard the room in speech better but ordered fewer pairs (89.8% vs 90.9%).
 EPOCHS = 30
 # Members 256 wide agreed better with DNSMOS on the validation sources (OVRL 0.904/0.915
 # against 0.873/0.880 at 128, teacher weight 1.0). In float32 they weigh 6.7 MB, past the
 # few MB the shipped model may take, so lite 2.2 stayed at 128; lite 2.3 stores them in
-# float16 (3.5 MB), which moved no validation check by more than 1e-4 (docs/lite.md).
+# float16 (3.5 MB), which moved no validation check by more than 1e-4 (docs/lite-history.md).
 HIDDEN = 256
 WEIGHTS_DTYPE = "float16"
 # Pairs of versions of one recording count fully in the pairwise losses, pairs of different
 # recordings one tenth (training.losses.pair_weights): the recipe knows what damage costs
-# better than what a source's undamaged level is. Lite 2.5; see docs/lite.md.
+# better than what a source's undamaged level is. Lite 2.5; see docs/lite-history.md.
 CROSS_GROUP_PAIR_WEIGHT = 0.1
 # The MLP members also pay when a better version of one recording is predicted less than a
 # reach of half the label's gap above a worse one (training.losses.OrderTerm). Only the MLPs:
 # on the BLSTMs the same term cost DNSMOS agreement within speech recordings, and the BLSTMs
-# are what hears the room. Lite 2.8; the rounds that chose it are in docs/lite.md.
+# are what hears the room. Lite 2.8; the rounds that chose it are in docs/lite-history.md.
 ORDER_TERM = {"weight": 0.3, "form": "reach", "reach": 0.5, "aggregators": ("mlp",)}
 
 NOTE = ("offline demo model (MMMOS-lite 2.8): hand-designed acoustic features and small heads trained on real "

@@ -31,7 +31,8 @@ QUIET_BELOW_DBFS = -40.0
 
 
 # name, and whether it is clip-wide (repeated on every frame) or per frame. The order is
-# the channel order; docs/lite.md lists them with their meaning.
+# the channel order; the group comments say what each group measures, and the group's
+# function below says how each is computed.
 FEATURE_NAMES: tuple[str, ...] = (
     # level and loudness
     "frame_level_db", "quiet_level_dbfs", "crest_db", "dynamic_range_db", "level_std_db",

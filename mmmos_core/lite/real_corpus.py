@@ -250,7 +250,7 @@ def real_corpus_settings(seed: int = 0) -> CorpusSettings:
     shows every recording every kind, with two more clean crops (undamaged audio is 6 in 21
     of a recording's items, against 4 in 11) and 40% more mixtures (1700 and 420, from 1200
     and 300): without those two, mixtures of three and produced music lost on the
-    validation sources (docs/lite.md, lite 2.6)."""
+    validation sources (docs/lite-history.md, lite 2.6)."""
     return CorpusSettings(seed=seed, tts_train=8, tts_proxy=8, music_train=12, music_proxy=8, textures_train=12,
                           textures_proxy=8, tones_train=4, tones_proxy=2, hiss_train=4, hiss_proxy=2,
                           real_clean=6, real_compound=2, synth_clean=2, synth_single=6,

@@ -80,7 +80,7 @@ TYPICAL_MUSIC_LAYERS = 3.0  # the assumption that ties k to the AES music PC mea
 # productions, so their weights stay lower than speech's. Lite 2 had 0.6 and 0.9; lite 2.1
 # doubles music's and raises sound's (a judgement: an RT60 0.8 s room at DRR 0 dB laid over
 # a finished mix or effect smears it about as much as 10-15 dB of noise would). On the
-# validation sources this moved nothing measurable (docs/lite.md).
+# validation sources this moved nothing measurable (docs/lite-history.md).
 REVERB_WEIGHT = {"speech": 2.2, "music": 1.2, "sound": 1.4}
 
 
@@ -191,7 +191,7 @@ class LabelRecipe:
             # so "at 10 dB" it sits 30-40 dB below a recording (A-weighted), and lite 2-2.6
             # labelled it as heavy damage nobody hears. Pink (about 5 dB quieter than white)
             # keeps its flat SNR: correcting it too cost agreement with DNSMOS within clips in
-            # the development builds (docs/lite.md, "After lite 2.6, continued").
+            # the development builds (docs/lite-history.md, "After lite 2.6, continued").
             heard = p["snr_db"] + (p["quieter_db"] if kind == "brown" else 0.0)
             full = 1.0 if kind == "babble" else 0.5  # babble is talkers: a full layer once audible
             return Transform(kind, p, self.noise(heard), self.audible_layers(heard, full))

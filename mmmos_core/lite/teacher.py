@@ -20,7 +20,7 @@ whose every source is speech:
   near its floor (below about 0 dB SNR everything is "1.3-1.5") and is blind to level (a
   -60 dBFS recording is normalised away). Lite 2.2 gives the teacher all of it: on the
   validation sources the recipe's share cost more agreement with DNSMOS than its floor and
-  level knowledge bought (docs/lite.md). The blend stays, so a share can be given back.
+  level knowledge bought (docs/lite-history.md). The blend stays, so a share can be given back.
 
 Only items made of speech alone get the teacher; music and sound items keep the recipe
 (DNSMOS knows nothing about them, `peers.dnsmos`).
@@ -37,11 +37,11 @@ from mmmos_core.axes import SCALE_MAX, SCALE_MIN
 # Lite 2 used 0.75, lite 2.1 0.85. Lite 2.2 gives the teacher 1.0, chosen on the validation
 # sources: DNSMOS OVRL agreement 0.873/0.880 pooled/within clip against 0.849/0.861,
 # reverb-minus-noise(10) cost -0.58 against -0.69; degraded pairs 91.8% against 92.5%
-# (docs/lite.md).
+# (docs/lite-history.md).
 TEACHER_WEIGHT = 1.0
 # After lite 2.7, 0.6 and 0.5 were tried for the held-out P.808 miss: on the validation
 # sources P.808 agreement rose by 0.002 and 0.006 (the labels' by 0.047) while the room's
-# cost against noise fell by up to 0.12 (docs/lite.md). The members already reach about what
+# cost against noise fell by up to 0.12 (docs/lite-history.md). The members already reach about what
 # the descriptors carry about P.808 (a ridge fit to P.808 itself: 0.829), so 2/3 stays.
 OVRL_WEIGHT = 2.0 / 3.0
 # DNSMOS's (2*OVRL + P808)/3 for close-miked studio speech: the Asterisk prompts and the

@@ -103,7 +103,7 @@ class OrderTerm:
 
     ``aggregators`` names the members that get the term (by aggregator; empty: all). On the
     lite corpus the BLSTM members hear a room best and the MLPs agree best with DNSMOS, and
-    the term helped the MLPs but cost the BLSTMs agreement (docs/lite.md).
+    the term helped the MLPs but cost the BLSTMs agreement (docs/lite-history.md).
 
     Values are rating points (the caller passes predictions on the rating scale).
     """
