@@ -101,6 +101,61 @@ def feature_statistics(encoder, items):
     return pooled.mean(0).float(), pooled.std(0, unbiased=False).float()
 
 
+AGGREGATORS = ("mlp", "blstm", "blstm_t")
+LOSSES = ("utmos", "contrastive", "dcq", "ccc")
+
+
+def corpus_sets(labels_dir: Path, corpus_root: Path | None = None, seed: int = 0, progress=None):
+    """The corpus builder and its train / natural / proxy items, as every build makes them."""
+    from mmmos_core.lite.priors import compute_priors
+    from mmmos_core.lite.real_corpus import RealCorpusBuilder, real_corpus_settings
+    from mmmos_core.lite.recipe import LabelRecipe
+    from mmmos_core.lite.sources import read_manifest
+    from mmmos_core.lite.teacher import SpeechTeacher
+
+    say = progress or (lambda m: print(m, file=sys.stderr, flush=True))
+    t0 = time.time()
+    priors = compute_priors(labels_dir)
+    teacher = SpeechTeacher(studio_pq=priors["speech"].pq_percentiles[75])
+    builder = RealCorpusBuilder(LabelRecipe(priors), read_manifest(), teacher, real_corpus_settings(seed=seed),
+                                root=corpus_root)
+    splits = builder.splits
+    say("building the corpus: fit sources " + ", ".join(sorted(s for s, v in splits.items() if v == "fit")) +
+        "; validation sources " + ", ".join(sorted(s for s, v in splits.items() if v == "val")))
+    sets = builder.build_sets(progress=say)
+    say("corpus: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()) +
+        f" items, {teacher.calls} teacher calls ({time.time() - t0:.0f} s)")
+    return builder, priors, sets
+
+
+def standardised_encoder(train_items):
+    """The `acoustic` encoder with the training items' descriptor statistics."""
+    from mmmos_core.encoders.acoustic import AcousticEncoder
+
+    raw_encoder = AcousticEncoder()
+    mean, std = feature_statistics(raw_encoder, train_items)
+    return raw_encoder.with_statistics(mean, std)
+
+
+def train_items(items):
+    from mmmos_core.model.audio import Audio
+    from mmmos_core.training.sweep import TrainItem
+
+    return [TrainItem(i.id, Audio(i.samples, i.sample_rate, source=i.id), i.labels, group=i.group) for i in items]
+
+
+def sweep_settings(epochs: int = EPOCHS, aggregators=AGGREGATORS, order_term: dict | None = ORDER_TERM,
+                   top_k: int = 6):
+    """How the members are trained and chosen (the order term as a dict of `OrderTerm` fields, or None)."""
+    from mmmos_core.training.losses import OrderTerm
+    from mmmos_core.training.sweep import SweepSettings
+
+    return SweepSettings(subsets=[["acoustic"]], aggregators=list(aggregators), losses=list(LOSSES), top_k=top_k,
+                         epochs=epochs, lr=1e-3, batch_size=32, hidden=HIDDEN, seed=0, cache_dir=None,
+                         batching="grouped", cross_group_pair_weight=CROSS_GROUP_PAIR_WEIGHT,
+                         order_term=OrderTerm(**order_term) if order_term else None)
+
+
 def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
           corpus_root: Path | None = None) -> dict[str, Any]:
     deterministic()
@@ -108,47 +163,18 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
 
     import numpy as np
 
-    from mmmos_core.encoders.acoustic import AcousticEncoder
     from mmmos_core.lite.corpus import Recording
-    from mmmos_core.lite.priors import compute_priors
-    from mmmos_core.lite.real_corpus import RealCorpusBuilder, real_corpus_settings
-    from mmmos_core.lite.recipe import LabelRecipe
-    from mmmos_core.lite.sources import MANIFEST_PATH, read_manifest
+    from mmmos_core.lite.sources import MANIFEST_PATH
     from mmmos_core.lite.synth import espeak_version
-    from mmmos_core.lite.teacher import SpeechTeacher
-    from mmmos_core.model.audio import Audio
-    from mmmos_core.training.losses import OrderTerm
-    from mmmos_core.training.sweep import SweepSettings, TrainItem, train_ensemble
+    from mmmos_core.training.sweep import train_ensemble
 
     say = progress or (lambda m: print(m, file=sys.stderr, flush=True))
     t0 = time.time()
-    priors = compute_priors(labels_dir)
-    recipe = LabelRecipe(priors)
-    manifest = read_manifest()
-    teacher = SpeechTeacher(studio_pq=priors["speech"].pq_percentiles[75])
-    settings = real_corpus_settings(seed=0)
-    builder = RealCorpusBuilder(recipe, manifest, teacher, settings, root=corpus_root)
-    splits = builder.splits
-    say("building the corpus: fit sources " + ", ".join(sorted(s for s, v in splits.items() if v == "fit")) +
-        "; validation sources " + ", ".join(sorted(s for s, v in splits.items() if v == "val")))
-    sets = builder.build_sets(progress=say)
-    say("corpus: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()) +
-        f" items, {teacher.calls} teacher calls ({time.time() - t0:.0f} s)")
-
-    raw_encoder = AcousticEncoder()
-    mean, std = feature_statistics(raw_encoder, sets["train"])
-    encoder = raw_encoder.with_statistics(mean, std)
+    builder, priors, sets = corpus_sets(labels_dir, corpus_root, seed=0, progress=say)
+    manifest, settings, splits = builder.manifest, builder.settings, builder.splits
+    encoder = standardised_encoder(sets["train"])
     say(f"descriptor statistics over the training items ({time.time() - t0:.0f} s)")
-
-    def items(name):
-        return [TrainItem(i.id, Audio(i.samples, i.sample_rate, source=i.id), i.labels, group=i.group)
-                for i in sets[name]]
-
-    sweep = SweepSettings(subsets=[["acoustic"]], aggregators=["mlp", "blstm", "blstm_t"],
-                          losses=["utmos", "contrastive", "dcq", "ccc"], top_k=6, epochs=epochs, lr=1e-3,
-                          batch_size=32, hidden=HIDDEN, seed=0, cache_dir=None, batching="grouped",
-                          cross_group_pair_weight=CROSS_GROUP_PAIR_WEIGHT,
-                          order_term=OrderTerm(**ORDER_TERM))
+    sweep = sweep_settings(epochs)
     teacher_items = [i for i in sets["train"] if i.teacher]
     extra = {
         "lite": {
@@ -163,7 +189,8 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
                            "python": platform.python_version()},
         }
     }
-    model, report = train_ensemble({"acoustic": encoder}, items("train"), items("natural"), items("proxy"),
+    model, report = train_ensemble({"acoustic": encoder}, train_items(sets["train"]), train_items(sets["natural"]),
+                                   train_items(sets["proxy"]),
                                    sweep, name="mmmos-lite", description=description(manifest), note=NOTE,
                                    licenses=["Apache-2.0 (model weights, trained by this project)"],
                                    extra=extra, progress=say)
