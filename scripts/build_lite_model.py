@@ -48,6 +48,9 @@ CROSS_GROUP_PAIR_WEIGHT = 0.1
 # on the BLSTMs the same term cost DNSMOS agreement within speech recordings, and the BLSTMs
 # are what hears the room. Lite 2.8; the rounds that chose it are in docs/lite-history.md.
 ORDER_TERM = {"weight": 0.3, "form": "reach", "reach": 0.5, "aggregators": ("mlp",)}
+# Every aggregator with every loss: twelve members, of which the two-set rule keeps six.
+AGGREGATORS = ("mlp", "blstm", "blstm_t")
+LOSSES = ("utmos", "contrastive", "dcq", "ccc")
 
 NOTE = ("offline demo model (MMMOS-lite 2.8): hand-designed acoustic features and small heads trained on real "
         "recordings under synthetic degradations, with targets from a recipe and, for speech, from DNSMOS; "
@@ -101,10 +104,6 @@ def feature_statistics(encoder, items):
     return pooled.mean(0).float(), pooled.std(0, unbiased=False).float()
 
 
-AGGREGATORS = ("mlp", "blstm", "blstm_t")
-LOSSES = ("utmos", "contrastive", "dcq", "ccc")
-
-
 def corpus_sets(labels_dir: Path, corpus_root: Path | None = None, seed: int = 0, progress=None):
     """The corpus builder and its train / natural / proxy items, as every build makes them."""
     from mmmos_core.lite.priors import compute_priors
@@ -128,16 +127,17 @@ def corpus_sets(labels_dir: Path, corpus_root: Path | None = None, seed: int = 0
     return builder, priors, sets
 
 
-def standardised_encoder(train_items):
-    """The `acoustic` encoder with the training items' descriptor statistics."""
+def standardised_encoder(items):
+    """The `acoustic` encoder with the descriptor statistics of ``items`` (the training items)."""
     from mmmos_core.encoders.acoustic import AcousticEncoder
 
     raw_encoder = AcousticEncoder()
-    mean, std = feature_statistics(raw_encoder, train_items)
+    mean, std = feature_statistics(raw_encoder, items)
     return raw_encoder.with_statistics(mean, std)
 
 
 def train_items(items):
+    """Corpus items as the sweep takes them (their group kept, for grouped batches)."""
     from mmmos_core.model.audio import Audio
     from mmmos_core.training.sweep import TrainItem
 
