@@ -87,6 +87,8 @@ def dev_build(out_dir: Path, seed: int, aggregators: list[str], order_term: dict
                                    description=f"MMMOS-lite development build (corpus seed {seed})",
                                    note="development build: not for use", progress=say)
     model.store_weights_as(WEIGHTS_DTYPE)  # scored as a shipped build would be
+    for old in (out_dir / "members").glob("*.safetensors"):
+        old.unlink()  # an earlier run's members (e.g. other aggregators) must not linger beside the new manifest
     model.save_pretrained(out_dir)
     report.write(out_dir)
     return out_dir
