@@ -104,6 +104,10 @@ def feature_statistics(encoder, items):
     return pooled.mean(0).float(), pooled.std(0, unbiased=False).float()
 
 
+def to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def corpus_sets(labels_dir: Path, corpus_root: Path | None = None, seed: int = 0, progress=None):
     """The corpus builder and its train / natural / proxy items, as every build makes them."""
     from mmmos_core.lite.priors import compute_priors
@@ -112,7 +116,7 @@ def corpus_sets(labels_dir: Path, corpus_root: Path | None = None, seed: int = 0
     from mmmos_core.lite.sources import read_manifest
     from mmmos_core.lite.teacher import SpeechTeacher
 
-    say = progress or (lambda m: print(m, file=sys.stderr, flush=True))
+    say = progress or to_stderr
     t0 = time.time()
     priors = compute_priors(labels_dir)
     teacher = SpeechTeacher(studio_pq=priors["speech"].pq_percentiles[75])
@@ -168,7 +172,7 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
     from mmmos_core.lite.synth import espeak_version
     from mmmos_core.training.sweep import train_ensemble
 
-    say = progress or (lambda m: print(m, file=sys.stderr, flush=True))
+    say = progress or to_stderr
     t0 = time.time()
     builder, priors, sets = corpus_sets(labels_dir, corpus_root, seed=0, progress=say)
     manifest, settings, splits = builder.manifest, builder.settings, builder.splits

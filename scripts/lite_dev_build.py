@@ -37,6 +37,7 @@ from scripts.build_lite_model import (
     deterministic,
     standardised_encoder,
     sweep_settings,
+    to_stderr,
     train_items,
 )
 
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def say(message: str) -> None:
         if not message.startswith("encoded "):  # one line per 50 clips is noise over 7 minutes
-            print(message, file=sys.stderr, flush=True)
+            to_stderr(message)
 
     rows = []
     try:
