@@ -141,11 +141,21 @@ def standardised_encoder(items):
 
 
 def train_items(items):
-    """Corpus items as the sweep takes them (their group kept, for grouped batches)."""
+    """Corpus items as the sweep takes them: their group kept (for grouped batches), and their domain
+    when every recording in them is of one (for an order term by domain; mixtures and synthetic
+    items have none)."""
+    from mmmos_core.lite.sources import read_manifest
     from mmmos_core.model.audio import Audio
     from mmmos_core.training.sweep import TrainItem
 
-    return [TrainItem(i.id, Audio(i.samples, i.sample_rate, source=i.id), i.labels, group=i.group) for i in items]
+    by_record = {r.id: r.domain for r in read_manifest().records}
+
+    def domain(item):
+        found = {by_record.get(source.split("/")[0]) for source in item.sources}
+        return found.pop() if len(found) == 1 else None
+
+    return [TrainItem(i.id, Audio(i.samples, i.sample_rate, source=i.id), i.labels, group=i.group, domain=domain(i))
+            for i in items]
 
 
 def sweep_settings(epochs: int = EPOCHS, aggregators=AGGREGATORS, order_term: dict | None = ORDER_TERM,

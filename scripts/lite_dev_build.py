@@ -16,6 +16,8 @@ includes the manifest and the source of `mmmos_core.lite`, so a recipe change ma
     python -m scripts.lite_dev_build --out /tmp/dev --corpus-seed 0 1
     python -m scripts.lite_dev_build --out /tmp/dev-r1 --order '{"weight": 1, "reach": 1, "aggregators": ["mlp"]}'
     python -m scripts.lite_dev_build --out /tmp/dev-none --order none --aggregators mlp blstm
+    python -m scripts.lite_dev_build --out /tmp/dev-dom --order '{"weight": 1, "aggregators": ["mlp"],
+        "by_domain": [["speech", 0.3, 0.5], ["music", 1, 1], ["sound", 0.3, 0.5]]}'
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 import json
 import pickle
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ def test_the_build_trains_with_what_the_shipped_members_record():
         recorded = training.get("order_term")
         assert (recorded is None) == (term is None), member["name"]
         if term is not None:
-            assert recorded == json.loads(json.dumps(asdict(term))), member["name"]
+            assert recorded == json.loads(json.dumps(term.record())), member["name"]
 
 
 def test_a_bad_order_term_is_refused_before_anything_is_built(tmp_path, capsys):

@@ -219,3 +219,27 @@ def test_order_term_without_pairs_is_zero_and_keeps_the_graph():
 def test_bad_order_terms_are_refused(kw):
     with pytest.raises(ValueError, match="order term"):
         OrderTerm(**{"weight": 1.0, **kw})
+
+
+def test_order_term_by_domain_sums_each_domains_own_mean_and_leaves_other_domains_alone():
+    # Items 0-2 one recording of music, 4-5 one recording of speech, 3 another recording.
+    target = torch.tensor([[8.0], [6.0], [5.8], [2.0], [7.0], [5.0]])
+    pred = torch.tensor([[6.0], [6.5], [5.0], [9.0], [5.0], [6.0]])
+    same = same_group(["rec", "rec", "rec", "other", "talk", "talk"])
+    domains = ["music", "music", "music", None, "speech", "speech"]
+    # music, reach 1: pairs (0, 1) relu(2 + 0.5) = 2.5 and (0, 2) relu(2.2 - 1) = 1.2 -> mean 1.85, weight 1
+    # speech, reach 0.5: pair (4, 5) relu(0.5 * 2 + 1) = 2 -> weight 0.3 -> 0.6
+    term = OrderTerm(weight=2.0, by_domain=(("speech", 0.3, 0.5), ("music", 1.0, 1.0)))
+    assert term(pred, target, same, domains).item() == pytest.approx(2.0 * (1.85 + 0.6), abs=1e-6)
+    music_only = OrderTerm(weight=1.0, by_domain=[["music", 1, 1]])  # as read back from JSON
+    assert music_only.by_domain == (("music", 1.0, 1.0),)
+    assert music_only(pred, target, same, domains).item() == pytest.approx(1.85, abs=1e-6)
+    with pytest.raises(ValueError, match="needs each item's domain"):
+        music_only(pred, target, same)
+
+
+@pytest.mark.parametrize("kw", [{"by_domain": (("music", -1.0, 1.0),)}, {"by_domain": (("music", 1.0, 0.0),)},
+                                {"by_domain": (("music", 1.0, 1.0),), "form": "softplus"}])
+def test_bad_order_terms_by_domain_are_refused(kw):
+    with pytest.raises(ValueError, match="order term"):
+        OrderTerm(**{"weight": 1.0, **kw})

@@ -177,3 +177,29 @@ def test_a_cross_group_pair_weight_outside_zero_to_one_is_refused():
 
     with pytest.raises(ValueError, match="cross_group_pair_weight"):
         SweepSettings(subsets=[["logmel"]], cross_group_pair_weight=2.0)
+
+
+def test_an_order_term_by_domain_reaches_only_that_domains_items():
+    from mmmos_core.training.losses import OrderTerm
+
+    def trained(by_domain, domain_of):
+        rng = np.random.default_rng(0)
+        items = [tone_item(i, rng) for i in range(40)]
+        for item in items:
+            item.group = f"pitch{int(item.id[4:]) // 8}"
+            item.domain = domain_of(int(item.id[4:]))
+        settings = SweepSettings(subsets=[["logmel"]], aggregators=["mlp"], losses=["utmos"], top_k=1, epochs=3,
+                                 lr=3e-3, batch_size=8, hidden=16, seed=0, batching="grouped",
+                                 order_term=OrderTerm(weight=1.0, by_domain=by_domain))
+        model, _ = train_ensemble({"logmel": build_encoder("logmel")}, items[:24], items[24:32], items[32:], settings,
+                                  name="tones", progress=lambda m: None)
+        return model.members[0].state_dict()
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    music = (("music", 1.0, 1.0),)
+    # No item is music: the term has no pair to push, and the member is the one trained without it.
+    assert same(trained(music, lambda i: "sound"), trained((("speech", 0.0, 1.0),), lambda i: "sound"))
+    # Music items: the term pushes their pairs, and the member comes out otherwise.
+    assert not same(trained(music, lambda i: "music"), trained(music, lambda i: "sound"))

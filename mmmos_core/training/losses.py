@@ -10,7 +10,7 @@ named options so a recipe states which it uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Callable
 
@@ -105,6 +105,11 @@ class OrderTerm:
     lite corpus the BLSTM members hear a room best and the MLPs agree best with DNSMOS, and
     the term helped the MLPs but cost the BLSTMs agreement (docs/lite-history.md).
 
+    ``by_domain`` gives each domain its own (weight, reach), as ``(domain, weight, reach)``
+    triples: the term is then the sum over those domains of each one's mean over its own
+    pairs, times ``weight``, and pairs of other domains are left alone. A strong push on
+    clean music that speech must not feel needs this (docs/lite-history.md, sessions 16-17).
+
     Values are rating points (the caller passes predictions on the rating scale).
     """
 
@@ -114,20 +119,46 @@ class OrderTerm:
     min_gap: float = 0.5
     axes: tuple[int, ...] = (0,)
     aggregators: tuple[str, ...] = ()
+    by_domain: tuple[tuple[str, float, float], ...] = ()
+
+    def record(self) -> dict:
+        """The term as a member's training record keeps it (``by_domain`` only when used: records
+        written before it existed stay as they were)."""
+        return {k: v for k, v in asdict(self).items() if k != "by_domain" or v}
 
     def applies_to(self, aggregator: str) -> bool:
         return not self.aggregators or aggregator in self.aggregators
 
     def __post_init__(self):
+        # Read back from JSON these come as lists; tuples keep the term hashable and comparable.
+        object.__setattr__(self, "axes", tuple(self.axes))
+        object.__setattr__(self, "aggregators", tuple(self.aggregators))
+        object.__setattr__(self, "by_domain", tuple((str(d), float(w), float(r)) for d, w, r in self.by_domain))
         if self.form not in ORDER_FORMS:
             raise ValueError(f"order term form must be one of {ORDER_FORMS}, not {self.form!r}")
         if self.weight < 0 or self.min_gap < 0 or not 0 < self.reach <= 1:
             raise ValueError("order term: weight and min_gap must be >= 0 and reach in (0, 1]")
+        if any(w < 0 or not 0 < r <= 1 for _, w, r in self.by_domain):
+            raise ValueError("order term: each domain's weight must be >= 0 and its reach in (0, 1]")
+        if self.by_domain and self.form != "reach":
+            raise ValueError("order term: by_domain takes the 'reach' form")
 
-    def __call__(self, pred: torch.Tensor, target: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
-        """``pred``, ``target`` [B, A] in rating points; ``same`` [B, B] from `same_group`."""
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor, same: torch.Tensor,
+                 domains: list[str | None] | None = None) -> torch.Tensor:
+        """``pred``, ``target`` [B, A] in rating points; ``same`` [B, B] from `same_group`;
+        ``domains``: each item's domain (None: none), needed with ``by_domain``."""
         axes = list(self.axes)
         d_true, d_pred = _differences(target[:, axes]), _differences(pred[:, axes])
+        if self.by_domain:
+            if domains is None:
+                raise ValueError("order term: by_domain needs each item's domain")
+            total = pred.sum() * 0.0
+            for domain, weight, reach in self.by_domain:
+                keep = torch.tensor([d == domain for d in domains], device=pred.device)
+                chosen = same[..., None] & keep[:, None, None] & keep[None, :, None] & (d_true > self.min_gap)
+                if chosen.any():
+                    total = total + weight * torch.relu(reach * d_true - d_pred)[chosen].mean()
+            return self.weight * total
         chosen = same[..., None] & (d_true > self.min_gap)
         if not chosen.any():
             return pred.sum() * 0.0

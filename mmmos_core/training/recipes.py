@@ -208,7 +208,7 @@ def resolved_config(settings: SweepSettings) -> dict[str, Any]:
         "crop": {"mode": settings.crop, "window_s": settings.windows.window_s},
         "loss": {"units": settings.loss_units, **asdict(settings.loss_conventions),
                  "cross_group_pair_weight": settings.cross_group_pair_weight,
-                 **({"order_term": asdict(settings.order_term)} if settings.order_term is not None else {}),
+                 **({"order_term": settings.order_term.record()} if settings.order_term is not None else {}),
                  "tau_margin_units": "standard deviations per axis" if settings.loss_units == "zscore"
                  else "rating points"},
         "heads": settings.heads,

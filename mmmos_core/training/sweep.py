@@ -48,6 +48,7 @@ class TrainItem:
     labels: dict[str, float]
     system: str | None = None
     group: str | None = None  # versions of one recording (clean, degraded) share a group
+    domain: str | None = None  # speech, music or sound, when the item is of one (for OrderTerm.by_domain)
 
 
 @dataclass
@@ -210,7 +211,7 @@ def _validation_loss(member: Member, loss_fn, clips: list[ClipFeatures], y: torc
 def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips: list[ClipFeatures],
                  targets: np.ndarray, mean: torch.Tensor, std: torch.Tensor, settings: SweepSettings,
                  seed: int, validation: tuple[list[ClipFeatures], np.ndarray] | None = None,
-                 groups: list[str | None] | None = None) -> Member:
+                 groups: list[str | None] | None = None, domains: list[str | None] | None = None) -> Member:
     """Train one member; with ``keep_epoch="best-validation"`` the epoch of lowest validation loss is kept."""
     _set_seed(seed)
     member = Member(config, shapes).to(settings.device)
@@ -230,7 +231,8 @@ def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips
     applies = settings.order_term is not None and settings.order_term.applies_to(config.aggregator)
     order_term = settings.order_term if applies else None
     if order_term is not None:  # recorded with the member it trained, so a build says which members had it
-        config.training["order_term"] = asdict(order_term)
+        config.training["order_term"] = order_term.record()
+    domains = domains if domains is not None else [None] * len(clips)
     for epoch in range(1, settings.epochs + 1):
         member.train()
         for idx in batch_orders(groups, batch_size, generator, settings.batching):
@@ -247,7 +249,8 @@ def train_member(config: MemberConfig, shapes: dict[str, tuple[int, int]], clips
             pred = batch.clip_average(member(batch))
             loss = loss_fn(pred, y[idx], **weights)
             if order_term is not None:
-                loss = loss + order_term(pred * std + mean, y[idx], same_group(batch_groups, settings.device))
+                loss = loss + order_term(pred * std + mean, y[idx], same_group(batch_groups, settings.device),
+                                         [domains[j] for j in idx])
             optimiser.zero_grad()
             loss.backward()
             if settings.grad_clip:
@@ -342,7 +345,8 @@ def train_ensemble(encoders: dict[str, Encoder], train: list[TrainItem], natural
                                         **({"cross_group_pair_weight": settings.cross_group_pair_weight}
                                            if settings.cross_group_pair_weight != 1.0 else {})})
         member = train_member(config, shapes, train_clips, targets, mean, std, settings, seed, validation,
-                              groups=[item.group for item in train_items])
+                              groups=[item.group for item in train_items],
+                              domains=[item.domain for item in train_items])
         evals, predictions[member_name] = _set_metric(member, sets, mean, std, settings.device)
         config.validation = {label: evals[label]["mean"] for label in evals}
         progress(f"[{n + 1}/{len(configurations)}] {member_name}: natural {settings.select_metric} "
