@@ -151,7 +151,7 @@ def train_items(items):
     by_record = {r.id: r.domain for r in read_manifest().records}
 
     def domain(item):
-        found = {by_record.get(source.split("/")[0]) for source in item.sources}
+        found = {by_record.get(source) for source in item.sources}  # synthetic parts are in no record
         return found.pop() if len(found) == 1 else None
 
     return [TrainItem(i.id, Audio(i.samples, i.sample_rate, source=i.id), i.labels, group=i.group, domain=domain(i))
