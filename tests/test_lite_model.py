@@ -288,3 +288,21 @@ def test_the_split_digest_changes_when_a_checked_recording_does():
 
     assert clips_sha256("check", repicked("check")) != digest
     assert clips_sha256("check", repicked("fit")) == digest
+
+
+def test_training_items_carry_the_domain_of_their_recordings():
+    from mmmos_core.lite.corpus import CorpusItem
+    from mmmos_core.lite.sources import read_manifest
+    from scripts.build_lite_model import train_items
+
+    by_domain = {}
+    for record in read_manifest().records:
+        by_domain.setdefault(record.domain, []).append(record.id)
+    speech, music = by_domain["speech"], by_domain["music"]
+
+    def item(sources):
+        return CorpusItem("x", np.zeros(1600, np.float32), 16000, {"PQ": 5, "PC": 5, "CE": 5, "CU": 5}, sources)
+
+    items = train_items([item(speech[:2]), item([music[0]]), item([speech[0], music[0]]), item(["synthetic-tone"])])
+    # Two speech recordings are speech; a mixture across domains, or audio of no recording, has none.
+    assert [i.domain for i in items] == ["speech", "music", None, None]
