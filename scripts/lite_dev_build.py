@@ -117,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     if order is not None:
         from mmmos_core.training.losses import OrderTerm
 
-        order = {k: tuple(v) if isinstance(v, list) else v for k, v in order.items()}
         try:
             OrderTerm(**order)
         except (TypeError, ValueError) as exc:
