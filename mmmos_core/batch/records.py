@@ -71,7 +71,8 @@ def score_items(model, items: list[dict[str, Any]], base_dir: str | None = None,
 # ``{axis}_{std,min,max}`` for the spread and ``{member}:{axis}`` for each member. These
 # columns come first, always, so CSVs of different shards line up; the rest follow.
 # The optional reference block becomes ``reference:{model,PQ,...}`` columns, only in runs
-# that asked for it, so the CSV of a plain run is unchanged.
+# that asked for it, so the CSV of a plain run is unchanged. A model that routes by domain
+# adds ``domain:{speech,music,sound}`` and ``{member}:weight``.
 CSV_HEAD = ["path", "start_time", "end_time", *AXES, "model", "duration_s", "flags", "error"]
 REFERENCE_PREFIX = "reference:"
 _CSV_TEXT = {"path", "model", "model_note", "flags", "error", REFERENCE_PREFIX + "model"}
@@ -84,6 +85,10 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
         if key == "members" and isinstance(value, list):
             for m in value:
                 row.update((f"{m['name']}:{a}", m.get(a)) for a in AXES)
+                if "weight" in m:  # routed models: the member's share of this clip's score
+                    row[f"{m['name']}:weight"] = m["weight"]
+        elif key == "domain" and isinstance(value, dict):
+            row.update((f"domain:{d}", p) for d, p in value.items())
         elif key == "spread" and isinstance(value, dict):
             for axis, stats in value.items():
                 row.update((f"{axis}_{stat}", x) for stat, x in stats.items())

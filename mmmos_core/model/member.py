@@ -30,9 +30,15 @@ class MemberConfig:
     weights: str = ""  # file inside the model directory
     validation: dict[str, Any] = field(default_factory=dict)  # the metrics it was selected on
     training: dict[str, Any] = field(default_factory=dict)  # seed, epochs, lr: how to remake it
+    # The domains whose clips this member scores, weighed by the model's router
+    # (`mmmos_core.model.router`); empty: every clip, the usual member.
+    domains: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.domains:
+            del d["domains"]  # a general member's manifest entry stays as models before routing wrote it
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "MemberConfig":

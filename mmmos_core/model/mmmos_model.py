@@ -2,8 +2,9 @@
 
 A model directory holds ``mmmos.json`` (the manifest: encoders, window settings,
 target statistics, and per member its encoder subset, aggregator, loss, weights file
-and validation metrics), ``members/*.safetensors`` and whatever files the encoders
-save. `save_pretrained` / `from_pretrained` round-trip it exactly.
+and validation metrics), ``members/*.safetensors``, ``router.safetensors`` when some
+members serve only some domains (`mmmos_core.model.router`), and whatever files the
+encoders save. `save_pretrained` / `from_pretrained` round-trip it exactly.
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ from .cache import EmbeddingCache
 from .features import ClipFeatures, WindowSettings, extract_features, extract_features_many, windows_per_forward
 from .member import FeatureBatch, Member, MemberConfig
 from .results import Prediction
+from .router import DomainRouter, RouterConfig, check_routing, member_weights
 from .timeline import attach_windows
 
 CONTEXT_CLIPS = "context_clips.jsonl"
 MANIFEST = "mmmos.json"
-FORMAT_VERSION = 1
+# 2: members may serve chosen domains, weighed by a router. A model without a router is
+# still written as 1, so that an older MMMOS reads it; an older MMMOS refuses a routed
+# model rather than average its members as equals.
+FORMAT_VERSION = 2
 SHORT_CLIP_S = 1.0
 # Precisions member weights may be stored in. They are always computed in float32: a
 # CPU without AVX-512 runs half-precision matmuls hundreds of times slower.
@@ -53,12 +58,19 @@ class ModelConfig:
     licenses: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     weights_dtype: str = "float32"  # how members/*.safetensors store the weights (see `store_weights_as`)
-    format_version: int = FORMAT_VERSION
+    router: RouterConfig | None = None  # present when some members serve only some domains
+    format_version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["members"] = [m.to_dict() for m in self.members]
         d["axes"] = list(AXES)
+        if self.router is None:
+            del d["router"]
+            d["format_version"] = 1
+        else:
+            d["router"] = self.router.to_dict()
+            d["format_version"] = FORMAT_VERSION
         return d
 
     @classmethod
@@ -73,6 +85,8 @@ class ModelConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known["members"] = [MemberConfig.from_dict(m) for m in d["members"]]
         known["windows"] = WindowSettings(**d.get("windows", {}))
+        if d.get("router") is not None:
+            known["router"] = RouterConfig.from_dict(d["router"])
         return cls(**known)
 
 
@@ -83,13 +97,18 @@ class MMMOSModel(nn.Module):
     windows_per_forward: int | None = None
 
     def __init__(self, config: ModelConfig, encoders: dict[str, Encoder], members: list[Member],
-                 cache: EmbeddingCache | None = None):
+                 cache: EmbeddingCache | None = None, router: DomainRouter | None = None):
         super().__init__()
         if not members:
             raise ModelLoadError(f"model {config.name!r} has no members")
+        if router is not None and router.config.encoder not in encoders:
+            raise ModelLoadError(f"the router reads encoder {router.config.encoder!r}, which the model does not load")
+        check_routing([m.config.domains for m in members], router.config if router is not None else None)
         self.config = config
+        self.config.router = router.config if router is not None else None
         self.encoders = nn.ModuleDict(encoders)
         self.members = nn.ModuleList(members)
+        self.router = router
         self.cache = cache if cache is not None else EmbeddingCache()
         self.register_buffer("target_mean", torch.tensor(config.target_mean, dtype=torch.float32))
         self.register_buffer("target_std", torch.tensor(config.target_std, dtype=torch.float32))
@@ -136,7 +155,9 @@ class MMMOSModel(nn.Module):
                 raise ModelLoadError(f"{weights}: does not match member {mc.name!r} "
                                      f"(missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]})")
             members.append(member.eval())
-        model = cls(config, encoders, members, cache).configure(max_duration_s=max_duration_s, reference=reference)
+        router = DomainRouter.load(config.router, model_dir) if config.router is not None else None
+        model = cls(config, encoders, members, cache, router).configure(max_duration_s=max_duration_s,
+                                                                        reference=reference)
         model.model_dir = model_dir
         return model.to(device) if device is not None else model
 
@@ -172,6 +193,8 @@ class MMMOSModel(nn.Module):
             state = {k: (v.to(stored) if v.is_floating_point() else v).detach().cpu().contiguous()
                      for k, v in member.state_dict().items()}
             save_file(state, str(directory / rel))
+        if self.router is not None:
+            self.router.save(directory)
         for name, encoder in self.encoders.items():
             encoder.save(directory)
             self.config.encoders[name]["config"] = encoder.config()
@@ -186,7 +209,8 @@ class MMMOSModel(nn.Module):
         chosen = [self.members[i] for i in indices]
         config = ModelConfig.from_dict(self.config.to_dict())
         config.members = [m.config for m in chosen]
-        model = MMMOSModel(config, dict(self.encoders.items()), chosen, self.cache)
+        router = self.router if any(m.config.domains for m in chosen) else None
+        model = MMMOSModel(config, dict(self.encoders.items()), chosen, self.cache, router)
         return model.to(self.device)
 
     # ---- properties ---------------------------------------------------------------
@@ -205,6 +229,10 @@ class MMMOSModel(nn.Module):
     @property
     def needs_sequence(self) -> bool:
         return any(m.uses_sequence for m in self.members)
+
+    @property
+    def routed(self) -> bool:
+        return self.router is not None
 
     # ---- inference ----------------------------------------------------------------
     def load(self, x: AudioLike, name: str | None = None, start_time: float | None = None,
@@ -230,6 +258,17 @@ class MMMOSModel(nn.Module):
         # score is exactly the mean of the window scores its timeline shows (a member far below
         # 1 in one noisy window cannot pull the other windows down).
         return torch.stack([batch.clip_average(w) for w in windows])
+
+    @torch.inference_mode()
+    def domain_probabilities(self, clips: list[ClipFeatures]) -> torch.Tensor | None:
+        """[clips, domains] as the router hears them, or None for a model without a router."""
+        return self.router.probabilities(clips).cpu() if self.router is not None else None
+
+    def member_weights(self, probabilities: torch.Tensor | None, num_clips: int) -> torch.Tensor:
+        """[M, clips]: how much each member's scores count in each clip's score (each column sums to 1)."""
+        weights = member_weights([m.config.domains for m in self.members], probabilities,
+                                 self.router.domains if self.router is not None else None)
+        return weights.expand(-1, num_clips) if probabilities is None else weights
 
     def predict(self, x: AudioLike, *, name: str | None = None, start_time: float | None = None,
                 end_time: float | None = None, timeline: bool = False) -> Prediction:
@@ -260,9 +299,14 @@ class MMMOSModel(nn.Module):
         """Predictions from features already extracted (`mmmos_core.model.timeline` extracts them in
         chunks, with progress)."""
         scores = self.member_scores(clips).cpu().numpy()  # [M, C, 4]
-        predictions = [Prediction.from_member_scores(a.source, self.name, self.member_names, scores[:, i, :],
-                                                     a.duration_s, a.flags, self.config.note)
-                       for i, a in enumerate(audios)]
+        probabilities = self.domain_probabilities(clips)
+        weights = self.member_weights(probabilities, len(clips)).numpy()
+        domains = self.router.domains if self.router is not None else []
+        predictions = [Prediction.from_member_scores(
+            a.source, self.name, self.member_names, scores[:, i, :], a.duration_s, a.flags, self.config.note,
+            weights=weights[:, i] if self.router is not None else None,
+            domains=dict(zip(domains, probabilities[i].tolist())) if probabilities is not None else None)
+            for i, a in enumerate(audios)]
         if timeline:
             attach_windows(self, clips, predictions)
         if self.reference is not None:
@@ -311,7 +355,9 @@ class MMMOSModel(nn.Module):
             "licenses": self.config.licenses,
             "encoders": {n: e.describe() for n, e in self.encoders.items()},
             "members": [{"name": m.config.name, "encoders": m.config.encoders, "aggregator": m.config.aggregator,
-                         "loss": m.config.loss, "validation": m.config.validation} for m in self.members],
+                         "loss": m.config.loss, "validation": m.config.validation,
+                         **({"domains": m.config.domains} if m.config.domains else {})} for m in self.members],
+            **({"router": self.router.config.to_dict()} if self.router is not None else {}),
         }
 
 
@@ -322,4 +368,7 @@ def build_model(config: ModelConfig, encoders: dict[str, Encoder] | None = None,
     if seed is not None:
         torch.manual_seed(seed)
     shapes = MMMOSModel.encoder_shapes(encoders)
-    return MMMOSModel(config, encoders, [Member(mc, shapes) for mc in config.members])
+    router = None
+    if config.router is not None:
+        router = DomainRouter(config.router, encoders[config.router.encoder].dim)
+    return MMMOSModel(config, encoders, [Member(mc, shapes) for mc in config.members], router=router)

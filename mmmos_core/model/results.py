@@ -59,6 +59,13 @@ class AxisSpread:
 class MemberScores:
     name: str
     scores: dict[str, float]
+    weight: float | None = None  # its share of this clip's score, when the model routes by domain
+
+
+# A routed member whose share of a clip is below this fraction of an equal share is left out
+# of the clip's spread (min, max): it was not asked about such clips, so its disagreement
+# says nothing about how sure the ensemble is.
+COUNTED_SHARE = 0.25
 
 
 @dataclass
@@ -87,20 +94,49 @@ class Prediction:
     model_note: str = ""
     reference: ReferenceScores | PeerScores | None = None  # the optional peer's scores, never in the mean
     windows: list[WindowScores] | None = None  # the timeline, when asked for (`predict(..., timeline=True)`)
+    # What the model's router heard: domain -> probability; None for a model without one.
+    domains: dict[str, float] | None = None
 
     def __getitem__(self, axis: str) -> float:
         return self.scores[axis]
 
+    @property
+    def counted_members(self) -> list[MemberScores]:
+        """The members this clip's spread is taken over (all of them unless the model routes)."""
+        if not self.members or self.members[0].weight is None:
+            return list(self.members)
+        floor = COUNTED_SHARE / len(self.members)
+        return [m for m in self.members if m.weight >= floor]
+
+    @property
+    def heard_as(self) -> tuple[str, float] | None:
+        """The most probable domain and its probability, for a routed model."""
+        if not self.domains:
+            return None
+        domain = max(self.domains, key=self.domains.get)
+        return domain, self.domains[domain]
+
     @classmethod
     def from_member_scores(cls, path: str, model: str, names: list[str], member_scores: np.ndarray,
-                           duration_s: float, flags: list[str], model_note: str = "") -> "Prediction":
-        """member_scores: [M, 4] on the 1-10 scale, AXES order."""
-        mean = member_scores.mean(axis=0)
-        spread = {a: AxisSpread(float(member_scores[:, i].std()), float(member_scores[:, i].min()),
-                                float(member_scores[:, i].max())) for i, a in enumerate(AXES)}
-        members = [MemberScores(n, {a: float(s[i]) for i, a in enumerate(AXES)}) for n, s in zip(names, member_scores)]
+                           duration_s: float, flags: list[str], model_note: str = "",
+                           weights: np.ndarray | None = None,
+                           domains: dict[str, float] | None = None) -> "Prediction":
+        """member_scores: [M, 4] on the 1-10 scale, AXES order. weights: [M] summing to 1, each
+        member's share of this clip's score (routed models); None: the members count equally."""
+        members = [MemberScores(n, {a: float(s[i]) for i, a in enumerate(AXES)},
+                                None if weights is None else float(weights[k]))
+                   for k, (n, s) in enumerate(zip(names, member_scores))]
+        if weights is None:
+            mean, counted, w = member_scores.mean(axis=0), member_scores, None
+        else:
+            mean = (weights[:, None] * member_scores).sum(axis=0)
+            keep = weights >= COUNTED_SHARE / len(weights)
+            counted, w = member_scores[keep], weights[keep] / weights[keep].sum()
+        std = counted.std(axis=0) if w is None else np.sqrt((w[:, None] * (counted - counted.T @ w) ** 2).sum(axis=0))
+        spread = {a: AxisSpread(float(std[i]), float(counted[:, i].min()), float(counted[:, i].max()))
+                  for i, a in enumerate(AXES)}
         return cls(path, model, {a: float(mean[i]) for i, a in enumerate(AXES)}, members, spread,
-                   float(duration_s), list(flags), model_note)
+                   float(duration_s), list(flags), model_note, domains=domains)
 
     def to_record(self) -> dict[str, Any]:
         """The JSONL record of `mmmos predict` (top-level axes are Audiobox-compatible)."""
@@ -109,7 +145,11 @@ class Prediction:
         record["model"] = self.model
         if self.model_note:
             record["model_note"] = self.model_note
-        record["members"] = [{"name": m.name, **{a: round(m.scores[a], 6) for a in AXES}} for m in self.members]
+        record["members"] = [{"name": m.name, **{a: round(m.scores[a], 6) for a in AXES},
+                              **({"weight": round(m.weight, 6)} if m.weight is not None else {})}
+                             for m in self.members]
+        if self.domains is not None:
+            record["domain"] = {d: round(p, 6) for d, p in self.domains.items()}
         record["spread"] = {a: {"std": round(s.std, 6), "min": round(s.min, 6), "max": round(s.max, 6)}
                             for a, s in self.spread.items()}
         record["duration_s"] = round(self.duration_s, 4)

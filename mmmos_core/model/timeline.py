@@ -47,7 +47,13 @@ def attach_windows(model, clips: list[ClipFeatures], predictions: list[Predictio
     settings = model.config.windows
     for prediction, scores in zip(predictions, member_window_scores(model, clips)):
         spans = window_spans(prediction.duration_s, settings.window_s, settings.hop_s)
-        mean, std = scores.mean(axis=0), scores.std(axis=0)
+        if prediction.members and prediction.members[0].weight is not None:
+            # The clip's routing weights, so that its score stays the mean of its windows' scores.
+            w = np.array([m.weight for m in prediction.members])[:, None, None]
+            mean = (w * scores).sum(axis=0)
+            std = np.sqrt((w * (scores - mean) ** 2).sum(axis=0))
+        else:
+            mean, std = scores.mean(axis=0), scores.std(axis=0)
         prediction.windows = [WindowScores(s, e, {a: float(mean[w, i]) for i, a in enumerate(AXES)},
                                            {a: float(std[w, i]) for i, a in enumerate(AXES)})
                               for w, (s, e) in enumerate(spans)]
