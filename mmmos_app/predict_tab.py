@@ -191,7 +191,9 @@ def summary_html(record: dict[str, Any]) -> str:
         parts.append("<div class='mmmos-badges'>" + "".join(
             f"<div class='mmmos-badge {b.severity}' data-flag='{esc(b.flag)}'><b>{esc(b.title)}</b> "
             f"{esc(b.sentence)}</div>" for b in badges) + "</div>")
-    parts.append(f"<div class='mmmos-agree'>{esc(words.agreement_sentence(record))}</div>")
+    heard = words.heard_as_sentence(record)
+    parts.append(f"<div class='mmmos-agree'>{esc((heard + ' ' if heard else '') + words.agreement_sentence(record))}"
+                 "</div>")
     for key, what, title in (("context", "examples", "the example clips"),
                              # Validation recordings: never trained on, but not the card's held-out sources.
                              ("context_held_out", "unseen recordings",

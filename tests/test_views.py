@@ -89,6 +89,18 @@ def test_agreement_is_said_in_words_and_names_the_uncertain_axis():
         "The 6 members roughly agree on CE (within about ±0.5). They agree closely on PQ, PC and CU.")
 
 
+def test_a_routed_record_says_what_was_heard_and_counts_only_the_members_asked():
+    from mmmos_core.views.words import agreement_sentence, heard_as_sentence
+
+    record = _record([5, 5, 5, 5], [0.1, 0.2, 0.3, 0.1], members=10)
+    assert heard_as_sentence(record) == ""
+    for k, m in enumerate(record["members"]):
+        m["weight"] = 0.97 / 6 if k < 6 else 0.03 / 4  # heard as speech: the four music-and-sound members barely count
+    record["domain"] = {"speech": 0.97, "music": 0.02, "sound": 0.01}
+    assert heard_as_sentence(record) == "Heard as speech (97%)."
+    assert agreement_sentence(record).startswith("The 6 members agree closely")
+
+
 def test_member_names_read_as_words():
     from mmmos_core.views.words import member_label_from_name, member_labels
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from mmmos_core.axes import AXES
 from mmmos_core.model.audio import Audio
+from mmmos_core.model.results import COUNTED_SHARE
 
 # Flags the app adds from the decoded signal, beside the model's own (silent, short_padded).
 CLIPPED_LEVEL = 0.999
@@ -113,9 +114,27 @@ def member_labels(info_members: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return labels
 
 
+def counted_members(record: Mapping[str, Any]) -> int:
+    """How many members a record's spread is taken over (a routed model leaves out those with
+    almost no share of the clip, `mmmos_core.model.results.COUNTED_SHARE`)."""
+    members = record.get("members", [])
+    if not members or "weight" not in members[0]:
+        return len(members)
+    return sum(1 for m in members if m["weight"] >= COUNTED_SHARE / len(members))
+
+
+def heard_as_sentence(record: Mapping[str, Any]) -> str:
+    """What a routed model's router heard (its members' shares follow from it): '' for other models."""
+    domains = record.get("domain")
+    if not domains:
+        return ""
+    domain = max(domains, key=domains.get)
+    return f"Heard as {domain} ({domains[domain]:.0%})."
+
+
 def agreement_sentence(record: Mapping[str, Any]) -> str:
     """How far the members agree, in words: what a visitor should make of the spread."""
-    count = len(record.get("members", []))
+    count = counted_members(record)
     std = {a: float(record["spread"][a]["std"]) for a in AXES}
     unsure = [a for a in AXES if std[a] >= DISAGREE]
     rough = [a for a in AXES if AGREE_CLOSELY <= std[a] < DISAGREE]
