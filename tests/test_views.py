@@ -105,6 +105,10 @@ def test_member_names_read_as_words():
     from mmmos_core.views.words import member_label_from_name, member_labels
 
     assert member_label_from_name("acoustic-blstm_t-utmos") == "BLSTM scoring each step, UTMOS loss"
+    routed = member_labels([{"name": "a-mlp-utmos", "encoders": ["acoustic"], "aggregator": "mlp", "loss": "utmos"},
+                            {"name": "ms-a-mlp-utmos", "encoders": ["acoustic"], "aggregator": "mlp", "loss": "utmos",
+                             "domains": ["music", "sound"]}])
+    assert routed["ms-a-mlp-utmos"] == routed["a-mlp-utmos"] + " · for music and sound"
     assert member_label_from_name("acoustic-blstm-ccc") == "BLSTM, CCC loss"
     assert member_label_from_name("m0-mlp") == "m0-mlp"
     labels = member_labels([{"name": "a", "aggregator": "mlp", "loss": "ccc", "encoders": ["wavlm"]},

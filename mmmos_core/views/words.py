@@ -104,6 +104,7 @@ def member_labels(info_members: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     and a number added where two members would read the same."""
     kinds = {tuple(m["encoders"]) for m in info_members}
     labels = {m["name"]: member_label(m["aggregator"], m["loss"], m["encoders"] if len(kinds) > 1 else ())
+              + (f" · for {' and '.join(m['domains'])}" if m.get("domains") else "")
               for m in info_members}
     counts = {label: list(labels.values()).count(label) for label in labels.values()}
     seen: dict[str, int] = {}
