@@ -7,16 +7,18 @@ from pathlib import Path
 import pytest
 
 from scripts import lite_dev_build
-from scripts.build_lite_model import DEFAULT_OUT, sweep_settings
+from scripts.build_lite_model import DEFAULT_OUT, ROUTED_ORDER_TERM, sweep_settings
 
 
 def test_the_build_trains_with_what_the_shipped_members_record():
     # build() and the development builds share sweep_settings(): what it says is what the
     # shipped members were trained with, member by member.
-    settings = sweep_settings()
+    general = sweep_settings()
+    routed = sweep_settings(aggregators=("mlp",), order_term=ROUTED_ORDER_TERM)
     config = json.loads((DEFAULT_OUT / "mmmos.json").read_text())
     assert config["members"], "the shipped model lists no members"
     for member in config["members"]:
+        settings = routed if member.get("domains") else general
         training = member["training"]
         assert training["epochs"] == settings.epochs and training["lr"] == settings.lr
         assert training["optimiser"] == settings.optimiser and training["weight_decay"] == settings.weight_decay
@@ -54,3 +56,20 @@ def test_item_draws_are_kept_under_a_name_of_their_seed_and_code(tmp_path, monke
     lines = []
     assert lite_dev_build.cached_sets(3, tmp_path, Path("unused"), None, lines.append) == made
     assert "corpus seed 3" in lines[0]
+
+
+def test_domain_members_cannot_join_general_members_of_another_draw():
+    # Members read descriptors standardised on their draw's training items: joined to members of
+    # another draw, the router and one of the two groups would read the wrong scale.
+    import torch
+
+    from mmmos_core.encoders.acoustic import AcousticEncoder
+    from mmmos_core.errors import MMMOSError
+    from mmmos_core.model.mmmos_model import MMMOSModel
+    from scripts.build_lite_model import with_router
+
+    general = MMMOSModel.from_pretrained(DEFAULT_OUT)
+    n = len(general.encoders["acoustic"].feature_names)
+    other = AcousticEncoder().with_statistics(torch.zeros(n), torch.ones(n))
+    with pytest.raises(MMMOSError, match="other training items"):
+        with_router(general, general, other, [], [], print)
