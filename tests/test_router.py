@@ -146,3 +146,25 @@ def test_router_probabilities_come_from_the_clips_own_features():
         router.linear.bias.zero_()
     p = router(torch.tensor([[math.log(2.0), 0.0, 0.0, 5.0]]))
     torch.testing.assert_close(p, torch.tensor([[0.5, 0.25, 0.25]]))
+
+
+def test_on_an_axis_the_router_leaves_alone_only_the_general_members_count():
+    model = routed_model((0.1, 0.6, 0.3))
+    model.router.config.axes = ["PQ", "CE", "CU"]
+    audio = noise(3.0, seed=5)
+    prediction = model.predict(audio)
+    general = [m for m in prediction.members if not m.name.startswith("m2") and not m.name.startswith("m3")]
+    assert prediction.scores["PC"] == pytest.approx(np.mean([m.scores["PC"] for m in general]), abs=1e-5)
+    assert prediction.spread["PC"].max == pytest.approx(max(m.scores["PC"] for m in general), abs=1e-6)
+    expected_pq = sum(m.weight * m.scores["PQ"] for m in prediction.members)
+    assert prediction.scores["PQ"] == pytest.approx(expected_pq, abs=1e-5)
+    assert prediction.to_record()["routed_axes"] == ["PQ", "CE", "CU"]
+    timeline = model.predict(audio, timeline=True)
+    assert timeline.windows[0].scores["PC"] == pytest.approx(prediction.scores["PC"], abs=1e-5)
+
+
+def test_a_router_on_unknown_axes_is_refused():
+    with pytest.raises(ModelLoadError, match="router axes"):
+        RouterConfig.from_dict({"encoder": "logmel", "axes": ["PQ", "loudness"]})
+    with pytest.raises(ModelLoadError, match="router axes"):
+        RouterConfig.from_dict({"encoder": "logmel", "axes": []})

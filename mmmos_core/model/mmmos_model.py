@@ -30,7 +30,7 @@ from .cache import EmbeddingCache
 from .features import ClipFeatures, WindowSettings, extract_features, extract_features_many, windows_per_forward
 from .member import FeatureBatch, Member, MemberConfig
 from .results import Prediction
-from .router import DomainRouter, RouterConfig, check_routing, member_weights
+from .router import DomainRouter, RouterConfig, axis_weights, check_routing
 from .timeline import attach_windows
 
 CONTEXT_CLIPS = "context_clips.jsonl"
@@ -265,10 +265,11 @@ class MMMOSModel(nn.Module):
         return self.router.probabilities(clips).cpu() if self.router is not None else None
 
     def member_weights(self, probabilities: torch.Tensor | None, num_clips: int) -> torch.Tensor:
-        """[M, clips]: how much each member's scores count in each clip's score (each column sums to 1)."""
-        weights = member_weights([m.config.domains for m in self.members], probabilities,
-                                 self.router.domains if self.router is not None else None)
-        return weights.expand(-1, num_clips) if probabilities is None else weights
+        """[M, clips, axes]: how much each member's scores count in each clip's score (sums to 1
+        over members)."""
+        weights = axis_weights([m.config.domains for m in self.members], probabilities,
+                               self.router.config if self.router is not None else None)
+        return weights.expand(-1, num_clips, -1) if probabilities is None else weights
 
     def predict(self, x: AudioLike, *, name: str | None = None, start_time: float | None = None,
                 end_time: float | None = None, timeline: bool = False) -> Prediction:
@@ -304,8 +305,9 @@ class MMMOSModel(nn.Module):
         domains = self.router.domains if self.router is not None else []
         predictions = [Prediction.from_member_scores(
             a.source, self.name, self.member_names, scores[:, i, :], a.duration_s, a.flags, self.config.note,
-            weights=weights[:, i] if self.router is not None else None,
-            domains=dict(zip(domains, probabilities[i].tolist())) if probabilities is not None else None)
+            weights=weights[:, i, :] if self.router is not None else None,
+            domains=dict(zip(domains, probabilities[i].tolist())) if probabilities is not None else None,
+            routed_axes=list(self.router.config.axes) if self.router is not None else None)
             for i, a in enumerate(audios)]
         if timeline:
             attach_windows(self, clips, predictions)

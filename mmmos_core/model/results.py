@@ -59,7 +59,7 @@ class AxisSpread:
 class MemberScores:
     name: str
     scores: dict[str, float]
-    weight: float | None = None  # its share of this clip's score, when the model routes by domain
+    weight: float | None = None  # its share of this clip's score on the routed axes, when the model routes
 
 
 # A routed member whose share of a clip is below this fraction of an equal share is left out
@@ -96,6 +96,8 @@ class Prediction:
     windows: list[WindowScores] | None = None  # the timeline, when asked for (`predict(..., timeline=True)`)
     # What the model's router heard: domain -> probability; None for a model without one.
     domains: dict[str, float] | None = None
+    # The axes the router weighs (members' ``weight``); on the others the general members count equally.
+    routed_axes: list[str] | None = None
 
     def __getitem__(self, axis: str) -> float:
         return self.scores[axis]
@@ -119,24 +121,32 @@ class Prediction:
     @classmethod
     def from_member_scores(cls, path: str, model: str, names: list[str], member_scores: np.ndarray,
                            duration_s: float, flags: list[str], model_note: str = "",
-                           weights: np.ndarray | None = None,
-                           domains: dict[str, float] | None = None) -> "Prediction":
-        """member_scores: [M, 4] on the 1-10 scale, AXES order. weights: [M] summing to 1, each
-        member's share of this clip's score (routed models); None: the members count equally."""
-        members = [MemberScores(n, {a: float(s[i]) for i, a in enumerate(AXES)},
-                                None if weights is None else float(weights[k]))
-                   for k, (n, s) in enumerate(zip(names, member_scores))]
+                           weights: np.ndarray | None = None, domains: dict[str, float] | None = None,
+                           routed_axes: list[str] | None = None) -> "Prediction":
+        """member_scores: [M, 4] on the 1-10 scale, AXES order. weights: [M, 4], each member's
+        share of this clip's score per axis, summing to 1 over members (routed models); None:
+        the members count equally."""
         if weights is None:
-            mean, counted, w = member_scores.mean(axis=0), member_scores, None
-        else:
-            mean = (weights[:, None] * member_scores).sum(axis=0)
-            keep = weights >= COUNTED_SHARE / len(weights)
-            counted, w = member_scores[keep], weights[keep] / weights[keep].sum()
-        std = counted.std(axis=0) if w is None else np.sqrt((w[:, None] * (counted - counted.T @ w) ** 2).sum(axis=0))
-        spread = {a: AxisSpread(float(std[i]), float(counted[:, i].min()), float(counted[:, i].max()))
-                  for i, a in enumerate(AXES)}
+            members = [MemberScores(n, {a: float(s[i]) for i, a in enumerate(AXES)})
+                       for n, s in zip(names, member_scores)]
+            mean = member_scores.mean(axis=0)
+            spread = {a: AxisSpread(float(member_scores[:, i].std()), float(member_scores[:, i].min()),
+                                    float(member_scores[:, i].max())) for i, a in enumerate(AXES)}
+            return cls(path, model, {a: float(mean[i]) for i, a in enumerate(AXES)}, members, spread,
+                       float(duration_s), list(flags), model_note)
+        routed_axes = list(routed_axes or AXES)
+        shown = weights[:, AXES.index(routed_axes[0])]
+        members = [MemberScores(n, {a: float(s[i]) for i, a in enumerate(AXES)}, float(shown[k]))
+                   for k, (n, s) in enumerate(zip(names, member_scores))]
+        mean = (weights * member_scores).sum(axis=0)
+        spread = {}
+        for i, a in enumerate(AXES):
+            # Members with next to no share of this axis were not asked about such clips.
+            keep = weights[:, i] >= COUNTED_SHARE / len(weights)
+            x, w = member_scores[keep, i], weights[keep, i] / weights[keep, i].sum()
+            spread[a] = AxisSpread(float(np.sqrt((w * (x - x @ w) ** 2).sum())), float(x.min()), float(x.max()))
         return cls(path, model, {a: float(mean[i]) for i, a in enumerate(AXES)}, members, spread,
-                   float(duration_s), list(flags), model_note, domains=domains)
+                   float(duration_s), list(flags), model_note, domains=domains, routed_axes=routed_axes)
 
     def to_record(self) -> dict[str, Any]:
         """The JSONL record of `mmmos predict` (top-level axes are Audiobox-compatible)."""
@@ -150,6 +160,8 @@ class Prediction:
                              for m in self.members]
         if self.domains is not None:
             record["domain"] = {d: round(p, 6) for d, p in self.domains.items()}
+        if self.routed_axes is not None:
+            record["routed_axes"] = list(self.routed_axes)
         record["spread"] = {a: {"std": round(s.std, 6), "min": round(s.min, 6), "max": round(s.max, 6)}
                             for a, s in self.spread.items()}
         record["duration_s"] = round(self.duration_s, 4)

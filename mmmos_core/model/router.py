@@ -4,7 +4,9 @@ A model may hold members that serve only some domains (`MemberConfig.domains`), 
 general members that serve every clip. A router gives each clip the probability of each
 domain from the pooled features the members already read, so it costs no encoder pass.
 Members of one domain group share that group's probability; the general members share
-what is left. With no router, or no domain members, every member counts equally.
+what is left. The router may weigh only some axes (`RouterConfig.axes`): on the others the
+general members alone count, equally. With no router, or no domain members, every member
+counts equally.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from mmmos_core.axes import AXES
 from mmmos_core.errors import ModelLoadError
 
 from .features import ClipFeatures
@@ -30,6 +33,8 @@ class RouterConfig:
     encoder: str  # whose pooled features the router reads
     domains: list[str] = field(default_factory=lambda: list(DOMAINS))
     weights: str = ROUTER_FILE  # file inside the model directory
+    # The axes the domain members count on; on the others only the general members do.
+    axes: list[str] = field(default_factory=lambda: list(AXES))
     validation: dict[str, Any] = field(default_factory=dict)  # how often it named the domain, and on what
 
     def to_dict(self) -> dict[str, Any]:
@@ -37,7 +42,11 @@ class RouterConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RouterConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        config = cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        unknown = [a for a in config.axes if a not in AXES]
+        if unknown or not config.axes:
+            raise ModelLoadError(f"router axes {config.axes}: each must be one of {list(AXES)}, at least one")
+        return config
 
 
 def clip_vectors(clips: list[ClipFeatures], encoder: str) -> torch.Tensor:
@@ -112,6 +121,18 @@ def check_routing(member_domains: list[list[str]], router: RouterConfig | None) 
         if seen & set(group):
             raise ModelLoadError(f"domain groups overlap ({sorted(groups)}): a clip's weight would count twice")
         seen |= set(group)
+
+
+def axis_weights(member_domains: list[list[str]], probabilities: torch.Tensor | None,
+                 router: RouterConfig | None) -> torch.Tensor:
+    """[M, C, axes]: `member_weights` on the router's axes; on the others the general members
+    share equally and the domain members count nothing."""
+    routed = member_weights(member_domains, probabilities, router.domains if router is not None else None)
+    if router is None or not any(member_domains):
+        return routed[..., None].expand(-1, -1, len(AXES)).clone()
+    general = torch.tensor([0.0 if d else 1.0 for d in member_domains])
+    general = (general / general.sum())[:, None].expand_as(routed)
+    return torch.stack([routed if a in router.axes else general for a in AXES], dim=-1)
 
 
 def member_weights(member_domains: list[list[str]], probabilities: torch.Tensor | None,

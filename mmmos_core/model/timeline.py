@@ -47,9 +47,10 @@ def attach_windows(model, clips: list[ClipFeatures], predictions: list[Predictio
     settings = model.config.windows
     for prediction, scores in zip(predictions, member_window_scores(model, clips)):
         spans = window_spans(prediction.duration_s, settings.window_s, settings.hop_s)
-        if prediction.members and prediction.members[0].weight is not None:
+        if prediction.domains is not None and model.router is not None:
             # The clip's routing weights, so that its score stays the mean of its windows' scores.
-            w = np.array([m.weight for m in prediction.members])[:, None, None]
+            heard = torch.tensor([[prediction.domains[d] for d in model.router.domains]])
+            w = model.member_weights(heard, 1)[:, 0, :].numpy()[:, None, :]  # [M, 1, A]
             mean = (w * scores).sum(axis=0)
             std = np.sqrt((w * (scores - mean) ** 2).sum(axis=0))
         else:
