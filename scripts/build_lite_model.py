@@ -2,6 +2,7 @@
 
     python -m scripts.build_lite_model            # (re)build mmmos_core/assets/mmmos-lite
     python -m scripts.build_lite_model --check    # rebuild into a temp dir, compare to the shipped one
+    python -m scripts.build_lite_model --out DIR --domain-members   # + music-and-sound members and a router
 
 Every step is seeded and runs single-threaded with deterministic torch kernels, so a
 rebuild on the same software stack reproduces the shipped weights (compared to 1e-6).
@@ -51,19 +52,33 @@ ORDER_TERM = {"weight": 0.3, "form": "reach", "reach": 0.5, "aggregators": ("mlp
 # Every aggregator with every loss: twelve members, of which the two-set rule keeps six.
 AGGREGATORS = ("mlp", "blstm", "blstm_t")
 LOSSES = ("utmos", "contrastive", "dcq", "ccc")
+# `--domain-members` (not the shipped build yet): four more MLPs score music and sound only,
+# weighed per clip by a router (mmmos_core.model.router). They get a strong order term on
+# music, which lifts produced music; given to the shared members it moved speech too. Speech
+# keeps the six general members. The rounds and rules are in docs/lite-history.md (sessions 17-18).
+ROUTED_DOMAINS = ("music", "sound")
+ROUTED_PREFIX = "music-sound-"
+ROUTED_ORDER_TERM = {"weight": 1.0, "aggregators": ("mlp",),
+                     "by_domain": (("speech", 0.3, 0.5), ("music", 1.0, 1.0), ("sound", 0.3, 0.5))}
+ROUTER_C = 1.0
+# The domain members count on PQ, CE and CU; PC stays the general members' on every clip. Routed
+# PC cost 6 of 145 mixtures on the validation sources: a mixture and its parts are different
+# clips with different router weights, and the general members (with the BLSTMs) order them best.
+ROUTED_AXES = ("PQ", "CE", "CU")
 
 NOTE = ("offline demo model (MMMOS-lite 2.8): hand-designed acoustic features and small heads trained on real "
         "recordings under synthetic degradations, with targets from a recipe and, for speech, from DNSMOS; "
         "not on human ratings of its audio; a stand-in until the TriEnc weights are trained")
 
 
-def description(manifest) -> str:
+def description(manifest, with_domain_members: bool = False) -> str:
     """The model's one-line description; the counts come from the manifest the build reads,
     so a re-pick cannot leave a stale number in the shipped config."""
     return ("MMMOS-lite 2.8: an ensemble of small members over a 16 kHz acoustic-descriptor encoder, trained "
             f"by the MMMOS pipeline on the real-audio corpus ({len(manifest.records)} recordings, "
             f"{len({r.source for r in manifest.records})} sources) with controlled degradations of shared "
-            "crops and mixtures. See MODEL_CARD.md.")
+            "crops and mixtures" + ("; four of them score music and sound, weighed per clip by a domain router"
+                                    if with_domain_members else "") + ". See MODEL_CARD.md.")
 
 
 def deterministic() -> None:
@@ -170,8 +185,42 @@ def sweep_settings(epochs: int = EPOCHS, aggregators=AGGREGATORS, order_term: di
                          order_term=OrderTerm(**order_term) if order_term else None)
 
 
+def domain_members(encoder, train, natural, proxy, epochs: int, say, order_term: dict | None = ROUTED_ORDER_TERM):
+    """The four MLPs for `ROUTED_DOMAINS`, trained on every training item (the order term by
+    domain decides what each domain's pairs cost them), and their sweep report."""
+    from mmmos_core.training.sweep import train_ensemble
+
+    return train_ensemble({"acoustic": encoder}, train, natural, proxy,
+                          sweep_settings(epochs, ("mlp",), order_term, top_k=len(LOSSES)),
+                          name="mmmos-lite-domain", progress=say)
+
+
+def with_router(general, special, encoder, train, natural, say):
+    """One model: ``general``'s members for every clip, ``special``'s for `ROUTED_DOMAINS`, and a
+    router fitted on the training items of one domain (its accuracy on the natural validation
+    items is recorded with it)."""
+    from mmmos_core.errors import MMMOSError
+    from mmmos_core.model.cache import EmbeddingCache
+    from mmmos_core.training.routing import fit_router, routed, router_accuracy
+    from mmmos_core.training.sweep import extract_items
+
+    if general.encoders["acoustic"].config() != encoder.config():
+        raise MMMOSError("the general members read descriptors standardised on other training items "
+                         "(another item draw?): they cannot share a model with these members")
+    windows = general.config.windows
+    fit_clips, fit_items, _ = extract_items({"acoustic": encoder}, train, windows, EmbeddingCache(0))
+    router = fit_router(fit_clips, [i.domain for i in fit_items], "acoustic", c=ROUTER_C)
+    router.config.axes = list(ROUTED_AXES)
+    val_clips, val_items, _ = extract_items({"acoustic": encoder}, natural, windows, EmbeddingCache(0))
+    router.config.validation = {"fit": router_accuracy(router, fit_clips, [i.domain for i in fit_items]),
+                                "natural": router_accuracy(router, val_clips, [i.domain for i in val_items])}
+    say(f"router: names the domain of {router.config.validation['natural']['accuracy']:.1%} of the natural "
+        f"validation items ({router.config.validation['natural']})")
+    return routed(general, special, list(ROUTED_DOMAINS), router, ROUTED_PREFIX)
+
+
 def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
-          corpus_root: Path | None = None) -> dict[str, Any]:
+          corpus_root: Path | None = None, with_domain_members: bool = False) -> dict[str, Any]:
     deterministic()
     import hashlib
 
@@ -203,11 +252,17 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
                            "python": platform.python_version()},
         }
     }
-    model, report = train_ensemble({"acoustic": encoder}, train_items(sets["train"]), train_items(sets["natural"]),
-                                   train_items(sets["proxy"]),
-                                   sweep, name="mmmos-lite", description=description(manifest), note=NOTE,
+    train, natural, proxy = train_items(sets["train"]), train_items(sets["natural"]), train_items(sets["proxy"])
+    model, report = train_ensemble({"acoustic": encoder}, train, natural, proxy,
+                                   sweep, name="mmmos-lite", description=description(manifest, with_domain_members),
+                                   note=NOTE,
                                    licenses=["Apache-2.0 (model weights, trained by this project)"],
                                    extra=extra, progress=say)
+    domain_report = None
+    if with_domain_members:
+        say(f"general members trained ({time.time() - t0:.0f} s); now the members for {' and '.join(ROUTED_DOMAINS)}")
+        special, domain_report = domain_members(encoder, train, natural, proxy, epochs, say)
+        model = with_router(model, special, encoder, train, natural, say)
     # Rounded before anything below scores with it: the context clips and the card then
     # describe exactly the weights that are shipped.
     model.store_weights_as(WEIGHTS_DTYPE)
@@ -215,11 +270,16 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
     for old in (out_dir / "members").glob("*.safetensors") if (out_dir / "members").exists() else []:
         old.unlink()  # a previous build's members must not linger beside the new manifest
     model.save_pretrained(out_dir)
-    sweep_summary = [{"name": m.name, "natural": m.natural["mean"], "proxy": m.proxy["mean"],
-                      "rank_natural": m.rank_natural, "rank_proxy": m.rank_proxy, "selected": m.selected}
-                     for m in report.members]
-    (out_dir / "sweep.json").write_text(json.dumps({"members": sweep_summary, "selected": report.selected},
-                                                   indent=1, default=float) + "\n")
+
+    def summary(sweep_report, prefix=""):
+        return [{"name": prefix + m.name, "natural": m.natural["mean"], "proxy": m.proxy["mean"],
+                 "rank_natural": m.rank_natural, "rank_proxy": m.rank_proxy, "selected": m.selected}
+                for m in sweep_report.members]
+
+    sweeps = {"members": summary(report), "selected": report.selected}
+    if domain_report is not None:
+        sweeps["domain_members"] = summary(domain_report, ROUTED_PREFIX)
+    (out_dir / "sweep.json").write_text(json.dumps(sweeps, indent=1, default=float) + "\n")
     from mmmos_core.lite.context import write_context_clips
 
     # What a visitor's clip is placed among: validation recordings (never trained on), four per domain.
@@ -259,8 +319,11 @@ def compare(built: Path, shipped: Path, tolerance: float = TOLERANCE) -> list[st
             problems.append(f"mmmos.json {path}: {x!r} vs {y!r}")
 
     walk(a, b, "")
-    files_a = sorted(p.relative_to(built).as_posix() for p in (built / "members").glob("*.safetensors"))
-    files_b = sorted(p.relative_to(shipped).as_posix() for p in (shipped / "members").glob("*.safetensors"))
+    def weight_files(root: Path) -> list[str]:
+        return sorted([p.relative_to(root).as_posix() for p in (root / "members").glob("*.safetensors")] +
+                      [p.name for p in root.glob("router.safetensors")])
+
+    files_a, files_b = weight_files(built), weight_files(shipped)
     if files_a != files_b:
         problems.append(f"member files differ: {files_a} vs {files_b}")
     for rel in set(files_a) & set(files_b):
@@ -289,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=None,
                         help="the real-audio corpus folder (default: $MMMOS_HOME/lite-corpus, `make lite-corpus`)")
     parser.add_argument("--no-card", action="store_true", help="skip the checks and MODEL_CARD.md")
+    parser.add_argument("--domain-members", action="store_true",
+                        help="also train four MLPs for music and sound and the router that weighs them "
+                             "(the candidate of docs/lite-history.md, session 18; not what is shipped)")
     args = parser.parse_args(argv)
 
     from mmmos_core.errors import MMMOSError
@@ -299,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"nothing to compare with: {args.out} has no mmmos.json", file=sys.stderr)
                 return 2
             with tempfile.TemporaryDirectory(prefix="mmmos-lite-check-") as tmp:
-                build(Path(tmp), args.labels_dir, args.epochs, corpus_root=args.corpus)
+                build(Path(tmp), args.labels_dir, args.epochs, corpus_root=args.corpus,
+                      with_domain_members=args.domain_members)
                 problems = compare(Path(tmp), args.out)
             if problems:
                 print(f"REBUILD DIFFERS from {args.out} ({len(problems)} differences):", file=sys.stderr)
@@ -315,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_card and (args.out / "mmmos.json").exists():
                 previous = Path(keep) / "previous"
                 shutil.copytree(args.out, previous)
-            build(args.out, args.labels_dir, args.epochs, corpus_root=args.corpus)
+            build(args.out, args.labels_dir, args.epochs, corpus_root=args.corpus,
+                  with_domain_members=args.domain_members)
             if not args.no_card:
                 from scripts import lite_card
 

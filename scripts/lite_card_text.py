@@ -48,6 +48,43 @@ def _training_lines(members: list[dict[str, Any]], axes: list[str]) -> list[str]
     return lines
 
 
+def _member_line(m: dict[str, Any]) -> str:
+    v = m.get("validation", {})
+    return (f"  - `{m['name']}` (validation SRCC {v.get('natural', {}).get('SRCC', float('nan')):.3f}, "
+            f"proxy SRCC {v.get('proxy', {}).get('SRCC', float('nan')):.3f})"
+            + ("; *order term*" if m.get("training", {}).get("order_term") else ""))
+
+
+def _routing_lines(manifest: dict[str, Any], routed: list[dict[str, Any]]) -> list[str]:
+    """The members that score only some domains, the order term they were trained with, and the
+    router that weighs them (mmmos_core.model.router)."""
+    if not routed or not manifest.get("router"):
+        return []
+    domains = " and ".join(routed[0]["domains"])
+    router = manifest["router"]
+    lines = [f"- {len(routed)} more members for {domains} clips, trained on every training item with an order term "
+             "set per domain:"]
+    lines += [_member_line(m) for m in routed]
+    term = routed[0].get("training", {}).get("order_term") or {}
+    if term.get("by_domain"):
+        per = "; ".join(f"{d} weight {w} reach {r}" for d, w, r in term["by_domain"])
+        lines.append(f"  They pay when a better version of a crop is predicted less than the reach times its label gap "
+                     f"above a worse one ({per}; `training.losses.OrderTerm.by_domain`).")
+    accuracy = router.get("validation", {}).get("natural", {})
+    heard = ", ".join(f"{d} {100 * accuracy[d]:.0f}%" for d in router["domains"] if d in accuracy)
+    lines.append(f"- A router (a logistic regression on the clip's mean descriptors, `mmmos_core/model/router.py`) "
+                 f"gives each clip the probability of {', '.join(router['domains'])}. The {domains} members share "
+                 f"p({' or '.join(routed[0]['domains'])}) of the clip's {', '.join(router.get('axes', []))} and the "
+                 "general members the rest"
+                 + (f"; {', '.join(a for a in manifest['axes'] if a not in router.get('axes', []))} is the general "
+                    "members' alone on every clip" if len(router.get("axes", [])) < len(manifest["axes"]) else "")
+                 + ". A prediction records what the router heard (`domain`) and each member's share (`weight`).")
+    if accuracy.get("items"):
+        lines.append(f"  On the {accuracy['items']} natural validation items of one domain it names the domain of "
+                     f"{100 * accuracy['accuracy']:.0f}% ({heard}).")
+    return lines
+
+
 def card_text(model_dir: Path, s: dict[str, Any]) -> str:
     from mmmos_core.lite.corpus import DEFAULT_LABELS_DIR
     from mmmos_core.lite.priors import compute_priors, describe_priors
@@ -58,6 +95,7 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
 
     manifest = json.loads((model_dir / "mmmos.json").read_text())
     lite = manifest["extra"]["lite"]
+    general = [m for m in manifest["members"] if not m.get("domains")]
     corpus = read_manifest()  # the build recorded this manifest's sha256 (lite.corpus_manifest_sha256)
     priors = compute_priors(DEFAULT_LABELS_DIR)
     n_feat = len(manifest["encoders"]["acoustic"]["config"]["feature_names"])
@@ -104,15 +142,12 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         f"- Encoder `acoustic`, feature version {version}: {n_feat} hand-designed descriptors at 50 frames/s",
         "  from a fixed 16 kHz rate (mmmos_core/encoders/acoustic.py), standardised with the training",
         "  items' statistics, plus a constant channel. No learned weights.",
-        f"- {len(manifest['members'])} members chosen by the MMMOS sweep (MLP / BLSTM / BLSTM(t) x 4 losses,",
-        "  two-set selection on the validation sources and the synthetic proxy set):",
+        f"- {len(general)} members chosen by the MMMOS sweep (MLP / BLSTM / BLSTM(t) x 4 losses,",
+        "  two-set selection on the validation sources and the synthetic proxy set), scoring every clip:",
     ]
-    for m in manifest["members"]:
-        v = m.get("validation", {})
-        lines.append(f"  - `{m['name']}` (validation SRCC {v.get('natural', {}).get('SRCC', float('nan')):.3f}, "
-                     f"proxy SRCC {v.get('proxy', {}).get('SRCC', float('nan')):.3f})"
-                     + ("; *order term*" if m.get("training", {}).get("order_term") else ""))
-    lines += _training_lines(manifest["members"], manifest["axes"])
+    lines += [_member_line(m) for m in general]
+    lines += _routing_lines(manifest, [m for m in manifest["members"] if m.get("domains")])
+    lines += _training_lines(general, manifest["axes"])
     lines += [
         f"- Size on disk: {size / 1e6:.2f} MB (member weights stored as {manifest.get('weights_dtype', 'float32')},"
         " computed in float32).",

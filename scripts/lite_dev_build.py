@@ -18,6 +18,13 @@ includes the manifest and the source of `mmmos_core.lite`, so a recipe change ma
     python -m scripts.lite_dev_build --out /tmp/dev-none --order none --aggregators mlp blstm
     python -m scripts.lite_dev_build --out /tmp/dev-dom --order '{"weight": 1, "aggregators": ["mlp"],
         "by_domain": [["speech", 0.3, 0.5], ["music", 1, 1], ["sound", 0.3, 0.5]]}'
+
+With ``--general DIR`` the members trained become the music-and-sound members of a routed
+model (`build_lite_model.with_router`) over DIR's members, and that model is measured. DIR must
+read descriptors standardised on the same draw's training items (the shipped model: draw 0;
+otherwise a development build of the draw). The order term defaults to the routed members'.
+
+    python -m scripts.lite_dev_build --out /tmp/dev-routed --general mmmos_core/assets/mmmos-lite
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from scripts.build_lite_model import (
     EPOCHS,
     ORDER_TERM,
     REPO,
+    ROUTED_ORDER_TERM,
     WEIGHTS_DTYPE,
     corpus_sets,
     deterministic,
@@ -41,6 +49,7 @@ from scripts.build_lite_model import (
     sweep_settings,
     to_stderr,
     train_items,
+    with_router,
 )
 
 DEFAULT_CACHE = Path.home() / ".cache" / "mmmos" / "lite-items"
@@ -77,8 +86,9 @@ def cached_sets(seed: int, cache: Path, labels_dir: Path, corpus_root: Path | No
 
 
 def dev_build(out_dir: Path, seed: int, aggregators: list[str], order_term: dict | None, epochs: int,
-              cache: Path, labels_dir: Path, corpus_root: Path | None, say) -> Path:
-    """Trains the chosen members on one draw of the items; returns the model directory."""
+              cache: Path, labels_dir: Path, corpus_root: Path | None, say, general: Path | None = None) -> Path:
+    """Trains the chosen members on one draw of the items (as the domain members of a routed
+    model over ``general``'s members, when given); returns the model directory."""
     from mmmos_core.training.sweep import train_ensemble
 
     deterministic()
@@ -90,6 +100,11 @@ def dev_build(out_dir: Path, seed: int, aggregators: list[str], order_term: dict
                                    description=f"MMMOS-lite development build (corpus seed {seed})",
                                    note="development build: not for use", progress=say)
     model.store_weights_as(WEIGHTS_DTYPE)  # scored as a shipped build would be
+    if general is not None:
+        from mmmos_core.model.mmmos_model import MMMOSModel
+
+        model = with_router(MMMOSModel.from_pretrained(general), model, encoder, train_items(sets["train"]),
+                            train_items(sets["natural"]), say)
     for old in (out_dir / "members").glob("*.safetensors"):
         old.unlink()  # an earlier run's members (e.g. other aggregators) must not linger beside the new manifest
     model.save_pretrained(out_dir)
@@ -106,12 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--order", default=None,
                         help="the order term as JSON (OrderTerm's fields), or 'none'; default: the shipped build's")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--general", type=Path, default=None,
+                        help="measure a routed model: DIR's members for every clip, the trained ones for "
+                             "music and sound")
     parser.add_argument("--items-cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--labels-dir", type=Path, default=REPO.parent / "shared" / "aes_labels")
     parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: make lite-corpus's)")
     args = parser.parse_args(argv)
     try:
-        order = ORDER_TERM if args.order is None else None if args.order == "none" else json.loads(args.order)
+        default = ROUTED_ORDER_TERM if args.general else ORDER_TERM
+        order = default if args.order is None else None if args.order == "none" else json.loads(args.order)
     except json.JSONDecodeError as exc:
         parser.error(f"--order: not JSON ({exc})")
     if order is not None:
@@ -134,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.corpus_seed:
             t0 = time.time()
             model_dir = dev_build(args.out / f"seed{seed}", seed, args.aggregators, order, args.epochs,
-                                  args.items_cache, args.labels_dir, args.corpus, say)
+                                  args.items_cache, args.labels_dir, args.corpus, say, args.general)
             report = measure(model_dir, "val", args.corpus, progress=say)
             (model_dir / "val.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
             rows.append((seed, report))
