@@ -230,10 +230,6 @@ class MMMOSModel(nn.Module):
     def needs_sequence(self) -> bool:
         return any(m.uses_sequence for m in self.members)
 
-    @property
-    def routed(self) -> bool:
-        return self.router is not None
-
     # ---- inference ----------------------------------------------------------------
     def load(self, x: AudioLike, name: str | None = None, start_time: float | None = None,
              end_time: float | None = None) -> Audio:
