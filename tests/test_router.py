@@ -13,6 +13,7 @@ from mmmos_core.errors import ModelLoadError
 from mmmos_core.model.cache import EmbeddingCache
 from mmmos_core.model.mmmos_model import MMMOSModel, build_model
 from mmmos_core.model.router import DomainRouter, RouterConfig, check_routing, member_weights
+from mmmos_core.views.words import heard_as_sentence
 
 SR = 16000
 AXES = ("PQ", "PC", "CE", "CU")
@@ -74,7 +75,7 @@ def test_a_routed_score_is_the_weighted_mean_of_its_members():
         expected = sum(m.weight * m.scores[axis] for m in prediction.members)
         assert prediction.scores[axis] == pytest.approx(expected, abs=1e-5)
     assert prediction.domains == pytest.approx({"speech": 0.2, "music": 0.5, "sound": 0.3}, abs=1e-6)
-    assert prediction.heard_as[0] == "music"
+    assert heard_as_sentence(prediction.to_record()) == "Heard as music (50%)."
 
 
 def test_a_clip_heard_as_speech_is_scored_by_the_general_members_alone():

@@ -68,6 +68,12 @@ class MemberScores:
 COUNTED_SHARE = 0.25
 
 
+def counted(weights, members: int):
+    """Whether a routed member with share ``weights`` (a number or an array) of a clip counts in
+    its spread, among ``members`` members (`COUNTED_SHARE`)."""
+    return weights >= COUNTED_SHARE / members
+
+
 @dataclass
 class WindowScores:
     """One window of a long clip's timeline: its span, the ensemble mean and the members' std per axis."""
@@ -107,16 +113,7 @@ class Prediction:
         """The members this clip's spread is taken over (all of them unless the model routes)."""
         if not self.members or self.members[0].weight is None:
             return list(self.members)
-        floor = COUNTED_SHARE / len(self.members)
-        return [m for m in self.members if m.weight >= floor]
-
-    @property
-    def heard_as(self) -> tuple[str, float] | None:
-        """The most probable domain and its probability, for a routed model."""
-        if not self.domains:
-            return None
-        domain = max(self.domains, key=self.domains.get)
-        return domain, self.domains[domain]
+        return [m for m in self.members if counted(m.weight, len(self.members))]
 
     @classmethod
     def from_member_scores(cls, path: str, model: str, names: list[str], member_scores: np.ndarray,
@@ -142,7 +139,7 @@ class Prediction:
         spread = {}
         for i, a in enumerate(AXES):
             # Members with next to no share of this axis were not asked about such clips.
-            keep = weights[:, i] >= COUNTED_SHARE / len(weights)
+            keep = counted(weights[:, i], len(weights))
             x, w = member_scores[keep, i], weights[keep, i] / weights[keep, i].sum()
             spread[a] = AxisSpread(float(np.sqrt((w * (x - x @ w) ** 2).sum())), float(x.min()), float(x.max()))
         return cls(path, model, {a: float(mean[i]) for i, a in enumerate(AXES)}, members, spread,

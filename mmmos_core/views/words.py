@@ -13,7 +13,7 @@ import numpy as np
 
 from mmmos_core.axes import AXES
 from mmmos_core.model.audio import Audio
-from mmmos_core.model.results import COUNTED_SHARE
+from mmmos_core.model.results import counted
 
 # Flags the app adds from the decoded signal, beside the model's own (silent, short_padded).
 CLIPPED_LEVEL = 0.999
@@ -117,11 +117,11 @@ def member_labels(info_members: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 def counted_members(record: Mapping[str, Any]) -> int:
     """How many members a record's spread is taken over (a routed model leaves out those with
-    almost no share of the clip, `mmmos_core.model.results.COUNTED_SHARE`)."""
+    almost no share of the clip, `mmmos_core.model.results.counted`)."""
     members = record.get("members", [])
     if not members or "weight" not in members[0]:
         return len(members)
-    return sum(1 for m in members if m["weight"] >= COUNTED_SHARE / len(members))
+    return sum(1 for m in members if counted(m["weight"], len(members)))
 
 
 def heard_as_sentence(record: Mapping[str, Any]) -> str:
