@@ -260,12 +260,10 @@ class MMMOSModel(nn.Module):
         """[clips, domains] as the router hears them, or None for a model without a router."""
         return self.router.probabilities(clips).cpu() if self.router is not None else None
 
-    def member_weights(self, probabilities: torch.Tensor | None, num_clips: int) -> torch.Tensor:
+    def member_weights(self, probabilities: torch.Tensor) -> torch.Tensor:
         """[M, clips, axes]: how much each member's scores count in each clip's score (sums to 1
-        over members)."""
-        weights = axis_weights([m.config.domains for m in self.members], probabilities,
-                               self.router.config if self.router is not None else None)
-        return weights.expand(-1, num_clips, -1) if probabilities is None else weights
+        over members), from the router's [clips, domains] probabilities."""
+        return axis_weights([m.config.domains for m in self.members], probabilities, self.router.config)
 
     def predict(self, x: AudioLike, *, name: str | None = None, start_time: float | None = None,
                 end_time: float | None = None, timeline: bool = False) -> Prediction:
@@ -296,15 +294,18 @@ class MMMOSModel(nn.Module):
         """Predictions from features already extracted (`mmmos_core.model.timeline` extracts them in
         chunks, with progress)."""
         scores = self.member_scores(clips).cpu().numpy()  # [M, C, 4]
-        probabilities = self.domain_probabilities(clips)
-        weights = self.member_weights(probabilities, len(clips)).numpy()
-        domains = self.router.domains if self.router is not None else []
-        predictions = [Prediction.from_member_scores(
-            a.source, self.name, self.member_names, scores[:, i, :], a.duration_s, a.flags, self.config.note,
-            weights=weights[:, i, :] if self.router is not None else None,
-            domains=dict(zip(domains, probabilities[i].tolist())) if probabilities is not None else None,
-            routed_axes=list(self.router.config.axes) if self.router is not None else None)
-            for i, a in enumerate(audios)]
+        if self.router is None:
+            predictions = [Prediction.from_member_scores(a.source, self.name, self.member_names, scores[:, i, :],
+                                                         a.duration_s, a.flags, self.config.note)
+                           for i, a in enumerate(audios)]
+        else:
+            probabilities = self.domain_probabilities(clips)
+            weights = self.member_weights(probabilities).numpy()
+            predictions = [Prediction.from_member_scores(
+                a.source, self.name, self.member_names, scores[:, i, :], a.duration_s, a.flags, self.config.note,
+                weights=weights[:, i, :], domains=dict(zip(self.router.domains, probabilities[i].tolist())),
+                routed_axes=list(self.router.config.axes))
+                for i, a in enumerate(audios)]
         if timeline:
             attach_windows(self, clips, predictions)
         if self.reference is not None:

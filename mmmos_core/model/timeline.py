@@ -50,7 +50,7 @@ def attach_windows(model, clips: list[ClipFeatures], predictions: list[Predictio
         if prediction.domains is not None and model.router is not None:
             # The clip's routing weights, so that its score stays the mean of its windows' scores.
             heard = torch.tensor([[prediction.domains[d] for d in model.router.domains]])
-            w = model.member_weights(heard, 1)[:, 0, :].numpy()[:, None, :]  # [M, 1, A]
+            w = model.member_weights(heard)[:, 0, :].numpy()[:, None, :]  # [M, 1, A]
             mean = (w * scores).sum(axis=0)
             std = np.sqrt((w * (scores - mean) ** 2).sum(axis=0))
         else:
