@@ -95,16 +95,15 @@ def dev_build(out_dir: Path, seed: int, aggregators: list[str], order_term: dict
     sets = cached_sets(seed, cache, labels_dir, corpus_root, say)
     encoder = standardised_encoder(sets["train"])
     sweep = sweep_settings(epochs, aggregators, order_term, top_k=4 * len(aggregators))  # keep every member
-    model, report = train_ensemble({"acoustic": encoder}, train_items(sets["train"]), train_items(sets["natural"]),
-                                   train_items(sets["proxy"]), sweep, name="mmmos-lite-dev",
+    train, natural, proxy = train_items(sets["train"]), train_items(sets["natural"]), train_items(sets["proxy"])
+    model, report = train_ensemble({"acoustic": encoder}, train, natural, proxy, sweep, name="mmmos-lite-dev",
                                    description=f"MMMOS-lite development build (corpus seed {seed})",
                                    note="development build: not for use", progress=say)
     model.store_weights_as(WEIGHTS_DTYPE)  # scored as a shipped build would be
     if general is not None:
         from mmmos_core.model.mmmos_model import MMMOSModel
 
-        model = with_router(MMMOSModel.from_pretrained(general), model, encoder, train_items(sets["train"]),
-                            train_items(sets["natural"]), say)
+        model = with_router(MMMOSModel.from_pretrained(general), model, encoder, train, natural, say)
     for old in (out_dir / "members").glob("*.safetensors"):
         old.unlink()  # an earlier run's members (e.g. other aggregators) must not linger beside the new manifest
     model.save_pretrained(out_dir)
