@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "wavlm": ".wavlm:WavLMEncoder",
     "muq": ".muq:MuQEncoder",
     "m2d": ".m2d:M2DEncoder",
+    "melcnn": ".melcnn:MelCNNEncoder",
 }
 
 
