@@ -3,6 +3,7 @@
     python -m scripts.build_lite_model            # (re)build mmmos_core/assets/mmmos-lite
     python -m scripts.build_lite_model --check    # rebuild into a temp dir, compare to the shipped one
     python -m scripts.build_lite_model --out DIR --domain-members   # + music-and-sound members and a router
+    python -m scripts.build_lite_model --out DIR --front-end        # members also read a learned log-mel CNN
 
 Every step is seeded and runs single-threaded with deterministic torch kernels, so a
 rebuild on the same software stack reproduces the shipped weights (compared to 1e-6).
@@ -65,6 +66,11 @@ ROUTER_C = 1.0
 # PC cost 6 of 145 mixtures on the validation sources: a mixture and its parts are different
 # clips with different router weights, and the general members (with the BLSTMs) order them best.
 ROUTED_AXES = ("PQ", "CE", "CU")
+# `--front-end` (a candidate, not the shipped build): every member also reads a small CNN over
+# the log-mel spectrogram (encoders.melcnn), trained first on the training items' labels
+# (training.front_end) and then frozen. Session 19: it failed its rule on both item draws of the
+# validation sources (pairs -8 and +10, OVRL within -0.09 and -0.10; docs/lite-history.md).
+FRONT_END = "melcnn"
 
 NOTE = ("offline demo model (MMMOS-lite 2.8): hand-designed acoustic features and small heads trained on real "
         "recordings under synthetic degradations, with targets from a recipe and, for speech, from DNSMOS; "
@@ -155,6 +161,16 @@ def standardised_encoder(items):
     return raw_encoder.with_statistics(mean, std)
 
 
+def standardised_front_end(corpus_items, items, say):
+    """The learned encoder trained on ``items`` (TrainItems), its embeddings standardised on the
+    same training items (``corpus_items``, as the descriptors are)."""
+    from mmmos_core.training.front_end import train_front_end
+
+    front = train_front_end(items, progress=say)
+    mean, std = feature_statistics(front, corpus_items)
+    return front.with_statistics(mean, std)
+
+
 def train_items(items):
     """Corpus items as the sweep takes them: their group kept (for grouped batches), and their domain
     when every recording in them is of one (for an order term by domain; mixtures and synthetic
@@ -174,12 +190,12 @@ def train_items(items):
 
 
 def sweep_settings(epochs: int = EPOCHS, aggregators=AGGREGATORS, order_term: dict | None = ORDER_TERM,
-                   top_k: int = 6):
+                   top_k: int = 6, encoders=("acoustic",)):
     """How the members are trained and chosen (the order term as a dict of `OrderTerm` fields, or None)."""
     from mmmos_core.training.losses import OrderTerm
     from mmmos_core.training.sweep import SweepSettings
 
-    return SweepSettings(subsets=[["acoustic"]], aggregators=list(aggregators), losses=list(LOSSES), top_k=top_k,
+    return SweepSettings(subsets=[list(encoders)], aggregators=list(aggregators), losses=list(LOSSES), top_k=top_k,
                          epochs=epochs, lr=1e-3, batch_size=32, hidden=HIDDEN, seed=0, cache_dir=None,
                          batching="grouped", cross_group_pair_weight=CROSS_GROUP_PAIR_WEIGHT,
                          order_term=OrderTerm(**order_term) if order_term else None)
@@ -220,7 +236,8 @@ def with_router(general, special, encoder, train, natural, say):
 
 
 def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
-          corpus_root: Path | None = None, with_domain_members: bool = False) -> dict[str, Any]:
+          corpus_root: Path | None = None, with_domain_members: bool = False,
+          front_end: bool = False) -> dict[str, Any]:
     deterministic()
     import hashlib
 
@@ -237,7 +254,11 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
     manifest, settings, splits = builder.manifest, builder.settings, builder.splits
     encoder = standardised_encoder(sets["train"])
     say(f"descriptor statistics over the training items ({time.time() - t0:.0f} s)")
-    sweep = sweep_settings(epochs)
+    train, natural, proxy = train_items(sets["train"]), train_items(sets["natural"]), train_items(sets["proxy"])
+    encoders = {"acoustic": encoder}
+    if front_end:
+        encoders[FRONT_END] = standardised_front_end(sets["train"], train, say)
+    sweep = sweep_settings(epochs, encoders=tuple(encoders))
     teacher_items = [i for i in sets["train"] if i.teacher]
     extra = {
         "lite": {
@@ -252,8 +273,7 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
                            "python": platform.python_version()},
         }
     }
-    train, natural, proxy = train_items(sets["train"]), train_items(sets["natural"]), train_items(sets["proxy"])
-    model, report = train_ensemble({"acoustic": encoder}, train, natural, proxy,
+    model, report = train_ensemble(encoders, train, natural, proxy,
                                    sweep, name="mmmos-lite", description=description(manifest, with_domain_members),
                                    note=NOTE,
                                    licenses=["Apache-2.0 (model weights, trained by this project)"],
@@ -321,6 +341,7 @@ def compare(built: Path, shipped: Path, tolerance: float = TOLERANCE) -> list[st
     walk(a, b, "")
     def weight_files(root: Path) -> list[str]:
         return sorted([p.relative_to(root).as_posix() for p in (root / "members").glob("*.safetensors")] +
+                      [p.relative_to(root).as_posix() for p in (root / "encoders").glob("*.safetensors")] +
                       [p.name for p in root.glob("router.safetensors")])
 
     files_a, files_b = weight_files(built), weight_files(shipped)
@@ -355,7 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--domain-members", action="store_true",
                         help="also train four MLPs for music and sound and the router that weighs them "
                              "(the candidate of docs/lite-history.md, session 18; not what is shipped)")
+    parser.add_argument("--front-end", action="store_true",
+                        help="every member also reads the learned log-mel encoder, trained first on the training "
+                             "items (the candidate of docs/lite-history.md, session 19; not what is shipped)")
     args = parser.parse_args(argv)
+    if args.front_end and args.domain_members:
+        parser.error("--front-end and --domain-members are separate candidates (the router reads descriptors only)")
 
     from mmmos_core.errors import MMMOSError
 
@@ -366,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             with tempfile.TemporaryDirectory(prefix="mmmos-lite-check-") as tmp:
                 build(Path(tmp), args.labels_dir, args.epochs, corpus_root=args.corpus,
-                      with_domain_members=args.domain_members)
+                      with_domain_members=args.domain_members, front_end=args.front_end)
                 problems = compare(Path(tmp), args.out)
             if problems:
                 print(f"REBUILD DIFFERS from {args.out} ({len(problems)} differences):", file=sys.stderr)
@@ -383,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                 previous = Path(keep) / "previous"
                 shutil.copytree(args.out, previous)
             build(args.out, args.labels_dir, args.epochs, corpus_root=args.corpus,
-                  with_domain_members=args.domain_members)
+                  with_domain_members=args.domain_members, front_end=args.front_end)
             if not args.no_card:
                 from scripts import lite_card
 

@@ -18,6 +18,7 @@ includes the manifest and the source of `mmmos_core.lite`, so a recipe change ma
     python -m scripts.lite_dev_build --out /tmp/dev-none --order none --aggregators mlp blstm
     python -m scripts.lite_dev_build --out /tmp/dev-dom --order '{"weight": 1, "aggregators": ["mlp"],
         "by_domain": [["speech", 0.3, 0.5], ["music", 1, 1], ["sound", 0.3, 0.5]]}'
+    python -m scripts.lite_dev_build --out /tmp/dev-fe --front-end    # members also read encoders.melcnn
 
 With ``--general DIR`` the members trained become the music-and-sound members of a routed
 model (`build_lite_model.with_router`) over DIR's members, and that model is measured. DIR must
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from scripts.build_lite_model import (
     EPOCHS,
+    FRONT_END,
     ORDER_TERM,
     REPO,
     ROUTED_ORDER_TERM,
@@ -46,6 +48,7 @@ from scripts.build_lite_model import (
     corpus_sets,
     deterministic,
     standardised_encoder,
+    standardised_front_end,
     sweep_settings,
     to_stderr,
     train_items,
@@ -86,17 +89,23 @@ def cached_sets(seed: int, cache: Path, labels_dir: Path, corpus_root: Path | No
 
 
 def dev_build(out_dir: Path, seed: int, aggregators: list[str], order_term: dict | None, epochs: int,
-              cache: Path, labels_dir: Path, corpus_root: Path | None, say, general: Path | None = None) -> Path:
+              cache: Path, labels_dir: Path, corpus_root: Path | None, say, general: Path | None = None,
+              front_end: bool = False) -> Path:
     """Trains the chosen members on one draw of the items (as the domain members of a routed
-    model over ``general``'s members, when given); returns the model directory."""
+    model over ``general``'s members, when given; reading the learned encoder too, with
+    ``front_end``); returns the model directory."""
     from mmmos_core.training.sweep import train_ensemble
 
     deterministic()
     sets = cached_sets(seed, cache, labels_dir, corpus_root, say)
     encoder = standardised_encoder(sets["train"])
-    sweep = sweep_settings(epochs, aggregators, order_term, top_k=4 * len(aggregators))  # keep every member
     train, natural, proxy = train_items(sets["train"]), train_items(sets["natural"]), train_items(sets["proxy"])
-    model, report = train_ensemble({"acoustic": encoder}, train, natural, proxy, sweep, name="mmmos-lite-dev",
+    encoders = {"acoustic": encoder}
+    if front_end:
+        encoders[FRONT_END] = standardised_front_end(sets["train"], train, say)
+    sweep = sweep_settings(epochs, aggregators, order_term, top_k=4 * len(aggregators),  # keep every member
+                           encoders=tuple(encoders))
+    model, report = train_ensemble(encoders, train, natural, proxy, sweep, name="mmmos-lite-dev",
                                    description=f"MMMOS-lite development build (corpus seed {seed})",
                                    note="development build: not for use", progress=say)
     model.store_weights_as(WEIGHTS_DTYPE)  # scored as a shipped build would be
@@ -123,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--general", type=Path, default=None,
                         help="measure a routed model: DIR's members for every clip, the trained ones for "
                              "music and sound")
+    parser.add_argument("--front-end", action="store_true",
+                        help="members also read the learned log-mel encoder, trained first on the same items")
     parser.add_argument("--items-cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--labels-dir", type=Path, default=REPO.parent / "shared" / "aes_labels")
     parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: make lite-corpus's)")
@@ -152,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.corpus_seed:
             t0 = time.time()
             model_dir = dev_build(args.out / f"seed{seed}", seed, args.aggregators, order, args.epochs,
-                                  args.items_cache, args.labels_dir, args.corpus, say, args.general)
+                                  args.items_cache, args.labels_dir, args.corpus, say, args.general,
+                                  args.front_end)
             report = measure(model_dir, "val", args.corpus, progress=say)
             (model_dir / "val.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
             rows.append((seed, report))
