@@ -142,6 +142,14 @@ def card_text(model_dir: Path, s: dict[str, Any]) -> str:
         f"- Encoder `acoustic`, feature version {version}: {n_feat} hand-designed descriptors at 50 frames/s",
         "  from a fixed 16 kHz rate (mmmos_core/encoders/acoustic.py), standardised with the training",
         "  items' statistics, plus a constant channel. No learned weights.",
+    ]
+    if "melcnn" in manifest["encoders"]:
+        lines += [
+            "- Encoder `melcnn`: a small CNN over a 64-band log-mel spectrogram at 50 frames/s",
+            "  (mmmos_core/encoders/melcnn.py), trained first on the training items' labels",
+            "  (mmmos_core/training/front_end.py) and then frozen; every member reads it beside the descriptors.",
+        ]
+    lines += [
         f"- {len(general)} members chosen by the MMMOS sweep (MLP / BLSTM / BLSTM(t) x 4 losses,",
         "  two-set selection on the validation sources and the synthetic proxy set), scoring every clip:",
     ]

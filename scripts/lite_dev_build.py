@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels-dir", type=Path, default=REPO.parent / "shared" / "aes_labels")
     parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: make lite-corpus's)")
     args = parser.parse_args(argv)
+    if args.front_end and args.general:
+        parser.error("--front-end and --general are separate candidates (the router reads descriptors only)")
     try:
         default = ROUTED_ORDER_TERM if args.general else ORDER_TERM
         order = default if args.order is None else None if args.order == "none" else json.loads(args.order)

@@ -73,3 +73,12 @@ def test_domain_members_cannot_join_general_members_of_another_draw():
     other = AcousticEncoder().with_statistics(torch.zeros(n), torch.ones(n))
     with pytest.raises(MMMOSError, match="other training items"):
         with_router(general, general, other, [], [], print)
+
+
+def test_the_learned_front_end_and_a_router_are_not_combined(tmp_path, capsys):
+    # The router reads descriptors only; members reading the CNN cannot join a routed model.
+    with pytest.raises(SystemExit) as exit_info:
+        lite_dev_build.main(["--out", str(tmp_path / "dev"), "--front-end", "--general", str(DEFAULT_OUT)])
+    assert exit_info.value.code == 2
+    assert "--front-end and --general" in capsys.readouterr().err
+    assert not (tmp_path / "dev").exists()
