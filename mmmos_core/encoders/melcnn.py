@@ -50,7 +50,8 @@ class MelCNN(nn.Module):
             self.blocks.append(nn.Conv2d(cin, cout, 3, padding=1))
             cin = cout
         flat = channels[-1] * (n_mels // 2 ** len(channels))
-        # Two dilated convolutions in time reach about 0.7 s either side: long enough for a room's decay.
+        # With the 3x3 blocks, two dilated convolutions see 16 frames (0.32 s) either side of a frame:
+        # enough for the start of a room's decay, which a single frame cannot show.
         self.time1 = nn.Conv1d(flat, dim, 5, padding=4, dilation=2)
         self.time2 = nn.Conv1d(dim, dim, 5, padding=8, dilation=4)
         self.head = nn.Sequential(nn.Linear(dim, 64), nn.ReLU(), nn.Linear(64, 4))
