@@ -42,7 +42,7 @@ import torchaudio
 
 from mmmos_core.errors import ModelLoadError
 
-from .base import Encoder, EncoderOutput
+from .base import Encoder, EncoderOutput, soft_standardise
 from .descriptors import FEATURE_NAMES as V1_NAMES
 from .descriptors import GROUPS as V1_GROUPS
 from .descriptors import describe
@@ -127,12 +127,7 @@ class AcousticEncoder(Encoder):
 
     # ------------------------------------------------------------------ interface
     def standardise(self, raw: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        z = (raw - self.feature_mean) / self.feature_std
-        # A soft limit: a rare extreme value keeps its sign and order but cannot take
-        # over the direction of the L2-normalised vector.
-        z = self.soft_limit * torch.tanh(z / self.soft_limit)
-        const = torch.full_like(z[..., :1], self.constant)
-        return torch.cat([z, const], dim=-1) * mask[..., None]
+        return soft_standardise(raw, mask, self.feature_mean, self.feature_std, self.soft_limit, self.constant)
 
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         raw, mask = self.raw_features(waveforms, lengths)

@@ -77,5 +77,17 @@ class Encoder(nn.Module):
                 "dim": self.dim, "num_layers": self.num_layers}
 
 
+def soft_standardise(raw: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                     soft_limit: float, constant: float) -> torch.Tensor:
+    """Frames [B, T, F] standardised with training statistics, softly limited, and followed by a
+    constant channel; zero on invalid frames. Members L2-normalise the pooled vector: the soft
+    limit keeps a rare extreme value (its sign and order kept) from taking over its direction,
+    and the constant channel keeps its length (x = c * y[:-1] / y[-1])."""
+    z = (raw - mean) / std
+    z = soft_limit * torch.tanh(z / soft_limit)
+    const = torch.full_like(z[..., :1], constant)
+    return torch.cat([z, const], dim=-1) * mask[..., None]
+
+
 def frames_for(num_samples: int, sample_rate: int, frame_rate: float) -> int:
     return max(1, math.ceil(num_samples / sample_rate * frame_rate))

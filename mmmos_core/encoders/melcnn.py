@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 from mmmos_core.errors import ModelLoadError
 
-from .base import Encoder, EncoderOutput
+from .base import Encoder, EncoderOutput, soft_standardise
 
 WEIGHTS = "encoders/melcnn.safetensors"
 
@@ -123,9 +123,7 @@ class MelCNNEncoder(Encoder):
 
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         raw, mask = self.raw_features(waveforms, lengths)
-        z = (raw - self.feature_mean) / self.feature_std
-        z = self.soft_limit * torch.tanh(z / self.soft_limit)
-        z = torch.cat([z, torch.full_like(z[..., :1], self.constant)], dim=-1) * mask[..., None]
+        z = soft_standardise(raw, mask, self.feature_mean, self.feature_std, self.soft_limit, self.constant)
         return EncoderOutput(z.unsqueeze(1), mask)
 
     def with_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> "MelCNNEncoder":
