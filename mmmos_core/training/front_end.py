@@ -42,16 +42,15 @@ class FrontEndSettings:
 
 
 def _spectrograms(encoder: MelCNNEncoder, items: list[TrainItem]) -> list[torch.Tensor]:
-    """Each item's unstandardised log-mel [n_mels, T] (the encoder's own front, whole item)."""
-    plain = MelCNNEncoder(encoder.n_mels, encoder.n_fft, encoder.hop, encoder.channels, encoder.net_dim,
-                          net=encoder.net)
+    """Each item's log-mel [n_mels, T] by the encoder's own front, whole item (unstandardised
+    from a new encoder, whose mel statistics are 0 and 1)."""
     out = []
     with torch.inference_mode():
         for item in items:
             if not isinstance(item.audio, Audio):
                 raise TypeError(f"{item.id}: the front end trains on decoded audio")
             x = torch.from_numpy(item.audio.resampled(encoder.sample_rate).astype(np.float32))[None]
-            mel, _ = plain.spectrogram(x, torch.tensor([x.shape[1]]))
+            mel, _ = encoder.spectrogram(x, torch.tensor([x.shape[1]]))
             out.append(mel[0].clone())
     return out
 
