@@ -161,14 +161,17 @@ def standardised_encoder(items):
     return raw_encoder.with_statistics(mean, std)
 
 
-def standardised_front_end(corpus_items, items, say):
-    """The learned encoder trained on ``items`` (TrainItems), its embeddings standardised on the
-    same training items (``corpus_items``, as the descriptors are)."""
-    from mmmos_core.training.front_end import train_front_end
+def member_encoders(corpus_items, items, front_end: bool, say) -> dict:
+    """What the members read: the descriptors standardised on the training items
+    (``corpus_items``), and with ``front_end`` the learned encoder, trained on the same items
+    (``items``, as TrainItems) and its embeddings standardised on them likewise."""
+    encoders = {"acoustic": standardised_encoder(corpus_items)}
+    if front_end:
+        from mmmos_core.training.front_end import train_front_end
 
-    front = train_front_end(items, progress=say)
-    mean, std = feature_statistics(front, corpus_items)
-    return front.with_statistics(mean, std)
+        front = train_front_end(items, progress=say)
+        encoders[FRONT_END] = front.with_statistics(*feature_statistics(front, corpus_items))
+    return encoders
 
 
 def train_items(items):
@@ -252,12 +255,10 @@ def build(out_dir: Path, labels_dir: Path, epochs: int = EPOCHS, progress=None,
     t0 = time.time()
     builder, priors, sets = corpus_sets(labels_dir, corpus_root, seed=0, progress=say)
     manifest, settings, splits = builder.manifest, builder.settings, builder.splits
-    encoder = standardised_encoder(sets["train"])
-    say(f"descriptor statistics over the training items ({time.time() - t0:.0f} s)")
     train, natural, proxy = train_items(sets["train"]), train_items(sets["natural"]), train_items(sets["proxy"])
-    encoders = {"acoustic": encoder}
-    if front_end:
-        encoders[FRONT_END] = standardised_front_end(sets["train"], train, say)
+    encoders = member_encoders(sets["train"], train, front_end, say)
+    encoder = encoders["acoustic"]
+    say(f"descriptor statistics over the training items ({time.time() - t0:.0f} s)")
     sweep = sweep_settings(epochs, encoders=tuple(encoders))
     teacher_items = [i for i in sets["train"] if i.teacher]
     extra = {

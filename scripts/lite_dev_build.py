@@ -40,15 +40,13 @@ from pathlib import Path
 
 from scripts.build_lite_model import (
     EPOCHS,
-    FRONT_END,
     ORDER_TERM,
     REPO,
     ROUTED_ORDER_TERM,
     WEIGHTS_DTYPE,
     corpus_sets,
     deterministic,
-    standardised_encoder,
-    standardised_front_end,
+    member_encoders,
     sweep_settings,
     to_stderr,
     train_items,
@@ -98,11 +96,9 @@ def dev_build(out_dir: Path, seed: int, aggregators: list[str], order_term: dict
 
     deterministic()
     sets = cached_sets(seed, cache, labels_dir, corpus_root, say)
-    encoder = standardised_encoder(sets["train"])
     train, natural, proxy = train_items(sets["train"]), train_items(sets["natural"]), train_items(sets["proxy"])
-    encoders = {"acoustic": encoder}
-    if front_end:
-        encoders[FRONT_END] = standardised_front_end(sets["train"], train, say)
+    encoders = member_encoders(sets["train"], train, front_end, say)
+    encoder = encoders["acoustic"]
     sweep = sweep_settings(epochs, aggregators, order_term, top_k=4 * len(aggregators),  # keep every member
                            encoders=tuple(encoders))
     model, report = train_ensemble(encoders, train, natural, proxy, sweep, name="mmmos-lite-dev",
